@@ -1,0 +1,139 @@
+//! `SimHandle`: starting the server and the control surface tests use to arrange the world
+//! (grants, orders, usage plans, faults) and to observe what the client did (stats, request log).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::seed::generate_orders;
+use crate::server::router;
+use crate::state::Shared;
+use crate::{Fault, RecordedRequest, SimConfig, SimOp, SimOrder, SimStats};
+
+/// A running simulator. Cheap to clone; every clone controls the same server.
+#[derive(Clone)]
+pub struct SimHandle {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for SimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SimHandle")
+            .field("addr", &self.addr)
+            .finish()
+    }
+}
+
+impl SimHandle {
+    /// Binds 127.0.0.1 on a free port and serves on the current tokio runtime.
+    pub async fn start(config: SimConfig) -> std::io::Result<SimHandle> {
+        SimHandle::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    pub async fn start_on(config: SimConfig, addr: SocketAddr) -> std::io::Result<SimHandle> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config));
+        let app = router(shared.clone());
+        tokio::spawn(async move {
+            if let Err(error) = axum::serve(listener, app).await {
+                tracing::error!(%error, "spapi-sim server stopped");
+            }
+        });
+        Ok(SimHandle { shared, addr })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The SP-API endpoint, e.g. "http://127.0.0.1:8700".
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn lwa_token_url(&self) -> String {
+        format!("{}/auth/o2/token", self.base_url())
+    }
+
+    /// Authorises a refresh token for a seller. Several tokens may map to one seller.
+    pub fn grant(&self, refresh_token: &str, seller_id: &str) {
+        self.shared
+            .lock()
+            .grants
+            .insert(refresh_token.to_string(), seller_id.to_string());
+    }
+
+    /// LWA answers invalid_grant for this refresh token from now on. Access tokens already issued
+    /// for it stay valid until they expire.
+    pub fn revoke(&self, refresh_token: &str) {
+        self.shared.lock().grants.remove(refresh_token);
+    }
+
+    /// Every access token issued so far is expired from now on (SP-API answers 403 expired).
+    pub fn expire_access_tokens(&self) {
+        self.shared.lock().expire_access_tokens();
+    }
+
+    /// Inserts or replaces (by order id) one of the seller's orders.
+    pub fn upsert_order(&self, seller_id: &str, order: SimOrder) {
+        self.shared
+            .lock()
+            .orders
+            .entry(seller_id.to_string())
+            .or_default()
+            .insert(order.order_id.clone(), order);
+    }
+
+    /// The seller's orders, by order id.
+    pub fn orders(&self, seller_id: &str) -> Vec<SimOrder> {
+        self.shared
+            .lock()
+            .orders
+            .get(seller_id)
+            .map(|orders| orders.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Deterministically generates `count` orders (marketplace `SEED_MARKETPLACE`, EUR) with
+    /// purchase dates in `[now − spread, now]`, inserts them and returns them.
+    pub fn seed_orders(
+        &self,
+        seller_id: &str,
+        count: usize,
+        seed: u64,
+        now: DateTime<Utc>,
+        spread: chrono::Duration,
+    ) -> Vec<SimOrder> {
+        let generated = generate_orders(count, seed, now, spread);
+        for order in &generated {
+            self.upsert_order(seller_id, order.clone());
+        }
+        generated
+    }
+
+    /// Overrides one operation's usage plan (rate used as given, not scaled; the
+    /// x-amzn-RateLimit-Limit header reports it). Existing buckets for the op restart full.
+    pub fn set_bucket(&self, op: SimOp, rate_per_sec: f64, burst: u32) {
+        self.shared.lock().set_bucket(op, rate_per_sec, burst);
+    }
+
+    pub fn push_fault(&self, fault: Fault) {
+        self.shared.lock().faults.push_back(fault);
+    }
+
+    pub fn clear_faults(&self) {
+        self.shared.lock().faults.clear();
+    }
+
+    pub fn stats(&self) -> SimStats {
+        self.shared.lock().stats.clone()
+    }
+
+    /// Every SP-API request, in arrival order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+}

@@ -1,0 +1,133 @@
+//! `spapi-sim`: a local simulator of Amazon's Selling Partner API Orders operations (v0 getOrders and
+//! getOrderItems, v2026-01-01 searchOrders and getOrder) and of the Login with Amazon token endpoint.
+//!
+//! It behaves like Amazon on everything a sync client depends on (auth, per app–seller token
+//! buckets, parameter validation, the 2-minute rule, base64 pagination tokens that break when not
+//! percent-encoded, Amazon-shaped error bodies and headers) and can inject faults. Tests drive it
+//! in-process through [`SimHandle`]; the `spapi-sim` binary serves it for demos.
+//!
+//! This crate is deliberately independent of keybuzz-sync: it is a second implementation of the
+//! same documents, so client bugs show up as disagreements instead of being shared.
+//!
+//! This module owns the public configuration, operation, fault and statistics types.
+
+mod api;
+mod handle;
+mod model;
+mod render;
+mod seed;
+mod server;
+mod state;
+mod token;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use handle::SimHandle;
+pub use model::{SimItem, SimOrder, SimStatus};
+pub use seed::{SEED_CURRENCY, SEED_MARKETPLACE};
+
+/// How the simulator is set up. Everything has a default matching Amazon's documented behaviour.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Multiplies Amazon's documented rates (not bursts), so demos need not wait minutes.
+    pub rate_scale: f64,
+    /// LWA app credentials the sim accepts.
+    pub client_id: String,
+    pub client_secret: String,
+    pub access_token_ttl: Duration,
+    /// v0 getOrderItems page size; small so that ordinary orders already need NextToken paging.
+    pub items_page_size: usize,
+    /// Page size when maxResultsPerPage / MaxResultsPerPage is absent (Amazon's default is 100).
+    pub orders_page_default: usize,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            rate_scale: 1.0,
+            client_id: "sim-client-id".to_string(),
+            client_secret: "sim-client-secret".to_string(),
+            access_token_ttl: Duration::from_secs(3600),
+            items_page_size: 5,
+            orders_page_default: 100,
+        }
+    }
+}
+
+/// The simulated SP-API operations; each has its own usage plan (token bucket).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SimOp {
+    GetOrdersV0,
+    GetOrderItemsV0,
+    SearchOrders,
+    GetOrder,
+}
+
+impl SimOp {
+    /// Requests per second from the current models (FACTS §3.1).
+    pub fn documented_rate(self) -> f64 {
+        match self {
+            SimOp::GetOrdersV0 => 0.0167,
+            SimOp::GetOrderItemsV0 => 0.5,
+            SimOp::SearchOrders => 0.0056,
+            SimOp::GetOrder => 0.5,
+        }
+    }
+
+    pub fn documented_burst(self) -> u32 {
+        match self {
+            SimOp::GetOrdersV0 => 20,
+            SimOp::GetOrderItemsV0 => 30,
+            SimOp::SearchOrders => 20,
+            SimOp::GetOrder => 30,
+        }
+    }
+}
+
+/// What an injected fault does to the request it hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FaultKind {
+    /// That HTTP status with an Amazon JSON error body (InternalFailure, ServiceUnavailable, ...).
+    Status(u16),
+    /// That status with an HTML body, like a load balancer's error page.
+    HtmlStatus(u16),
+    /// HTTP 200 whose JSON body is cut in half; Content-Length matches the cut body.
+    TruncatedBody,
+    /// Wait, then answer normally.
+    Delay(Duration),
+    /// Never answer (sleeps about an hour); the client must time out.
+    Hang,
+}
+
+/// A fault applying to the next `times` requests of `op` (`None` = any SP-API op, never LWA).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub op: Option<SimOp>,
+    pub kind: FaultKind,
+    pub times: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimStats {
+    /// Every SP-API request that reached an operation route, whatever its outcome.
+    pub requests: HashMap<SimOp, u64>,
+    /// Requests answered 429 by the token bucket (injected `Status(429)` faults are not counted).
+    pub throttled: HashMap<SimOp, u64>,
+    pub lwa_requests: u64,
+    /// LWA requests answered with anything but 200.
+    pub lwa_failures: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct RecordedRequest {
+    pub op: SimOp,
+    pub path: String,
+    /// The query string exactly as received (still percent-encoded), "" when absent.
+    pub raw_query: String,
+    /// Final HTTP status; 0 while the request is still being answered (e.g. a `Hang` fault).
+    pub status: u16,
+    pub at: DateTime<Utc>,
+}

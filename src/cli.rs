@@ -1,0 +1,197 @@
+//! Command-line definitions (clap). Low-level: strings and numbers as typed by an operator.
+//! [`SyncArgs::to_config`] turns them into the typed [`SyncConfig`] the engine uses.
+//!
+//! Every secret-bearing flag hides its environment value from `--help`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{
+    AppCredentials, Endpoints, RetryPolicy, Secret, SyncConfig, SyncSettings, TenantId,
+};
+use crate::error::{Error, Result};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "keybuzz-sync",
+    version,
+    about = "One sync pass of sellers' Amazon orders into Postgres, then exit"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Postgres URL, e.g. postgres://user@host/db
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Log format on stderr; `auto` is text on a terminal, JSON otherwise
+    #[arg(long, env = "KEYBUZZ_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Auto)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Auto,
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the database migrations (idempotent; safe to run concurrently)
+    Migrate,
+    /// One delta pass per tenant: orders updated since the cursor, and their items
+    Delta(SyncArgs),
+    /// Fetch items for orders that have none or whose items are stale
+    Items(ItemsArgs),
+    /// Show a tenant's sync state and counts
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct TenantSelection {
+    /// A tenant id (a file <ID>.json in the tenants dir); repeatable
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<TenantId>,
+    /// Every tenant file in the tenants dir
+    #[arg(long)]
+    pub all_tenants: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    #[command(flatten)]
+    pub selection: TenantSelection,
+
+    /// Directory of tenant files <tenant-id>.json
+    #[arg(
+        long,
+        env = "KEYBUZZ_TENANTS_DIR",
+        default_value = "/etc/keybuzz-sync/tenants"
+    )]
+    pub tenants_dir: PathBuf,
+
+    /// The SP-API application's LWA client id
+    #[arg(long, env = "LWA_CLIENT_ID", hide_env_values = true)]
+    pub lwa_client_id: Option<String>,
+
+    /// The SP-API application's LWA client secret (prefer the environment variable)
+    #[arg(long, env = "LWA_CLIENT_SECRET", hide_env_values = true)]
+    pub lwa_client_secret: Option<String>,
+
+    /// Replaces the regional SP-API endpoint (sandbox, simulator); http only when given here
+    #[arg(long, env = "SPAPI_ENDPOINT")]
+    pub spapi_endpoint: Option<String>,
+
+    /// Login with Amazon token URL [default: https://api.amazon.com/auth/o2/token]
+    #[arg(long, env = "LWA_TOKEN_URL")]
+    pub lwa_token_url: Option<String>,
+
+    /// Minutes before the cursor that a window starts (Amazon indexes updates late)
+    #[arg(long, env = "KEYBUZZ_OVERLAP_MINUTES", default_value_t = 10)]
+    pub overlap_minutes: u32,
+
+    /// Days back that a tenant's first pass starts
+    #[arg(long, env = "KEYBUZZ_INITIAL_LOOKBACK_DAYS", default_value_t = 30)]
+    pub initial_lookback_days: u32,
+
+    /// Per-order item calls allowed per tenant and pass; the rest wait for the next pass
+    #[arg(long, env = "KEYBUZZ_ITEMS_BUDGET", default_value_t = 300)]
+    pub items_budget: u32,
+
+    /// Timeout of one HTTP request, in seconds
+    #[arg(long, env = "KEYBUZZ_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    pub request_timeout_secs: u64,
+
+    /// Retries of a failed request (429, 5xx, timeouts, resets)
+    #[arg(long, env = "KEYBUZZ_MAX_RETRIES", default_value_t = 5)]
+    pub max_retries: u32,
+
+    /// First retry delay in milliseconds; doubles each retry, with jitter, up to 60 s
+    #[arg(long, env = "KEYBUZZ_RETRY_BASE_MS", default_value_t = 2000)]
+    pub retry_base_ms: u64,
+
+    /// Upper bound on the retry delays of one request, in seconds
+    #[arg(long, env = "KEYBUZZ_RETRY_MAX_TOTAL_SECS", default_value_t = 300)]
+    pub retry_max_total_secs: u64,
+
+    /// Tenants synced at the same time (Amazon's limits are per tenant)
+    #[arg(long, env = "KEYBUZZ_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub concurrency: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ItemsArgs {
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// At most this many orders per tenant [default: the items budget]
+    #[arg(long)]
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenant: TenantId,
+    /// Print the backend's JSON shape instead of a summary
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl SyncArgs {
+    pub fn to_config(&self) -> Result<SyncConfig> {
+        let client_id = self
+            .lwa_client_id
+            .clone()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                Error::Config("LWA_CLIENT_ID (or --lwa-client-id) is not set".to_owned())
+            })?;
+        let client_secret = self
+            .lwa_client_secret
+            .clone()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| {
+                Error::Config("LWA_CLIENT_SECRET (or --lwa-client-secret) is not set".to_owned())
+            })?;
+        if self.request_timeout_secs == 0 {
+            return Err(Error::Config(
+                "--request-timeout-secs must be at least 1".to_owned(),
+            ));
+        }
+        let settings = SyncSettings {
+            overlap: chrono::Duration::minutes(i64::from(self.overlap_minutes)),
+            initial_lookback: chrono::Duration::days(i64::from(self.initial_lookback_days)),
+            items_budget: self.items_budget,
+            request_timeout: Duration::from_secs(self.request_timeout_secs),
+            retry: RetryPolicy {
+                max_retries: self.max_retries,
+                base_delay: Duration::from_millis(self.retry_base_ms),
+                max_delay: Duration::from_secs(60).max(Duration::from_millis(self.retry_base_ms)),
+                max_total_delay: Duration::from_secs(self.retry_max_total_secs),
+            },
+            ..SyncSettings::default()
+        };
+        Ok(SyncConfig {
+            tenants_dir: self.tenants_dir.clone(),
+            credentials: AppCredentials {
+                client_id,
+                client_secret: Secret::new(client_secret),
+            },
+            endpoints: Endpoints::new(
+                self.spapi_endpoint.as_deref(),
+                self.lwa_token_url.as_deref(),
+            )?,
+            settings,
+        })
+    }
+}

@@ -1,0 +1,119 @@
+//! `keybuzz-sync delta` and `keybuzz-sync items`: a pass per selected tenant, several tenants at
+//! once (Amazon's limits are per seller, so tenants do not slow each other down).
+
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use super::ExitStatus;
+use crate::cli::SyncArgs;
+use crate::config::{OrdersApi, SyncConfig, TenantConfig};
+use crate::error::{Error, Result};
+use crate::spapi::auth::LwaClient;
+use crate::spapi::{SpApiClient, http_client};
+use crate::store::PgStore;
+use crate::sync::v0::V0Source;
+use crate::sync::v2026::V2026Source;
+use crate::sync::{PassKind, PassReport, run_pass};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Mode {
+    Delta,
+    Items { limit: Option<u32> },
+}
+
+pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Result<ExitStatus> {
+    let config = args.to_config()?;
+    let tenants = if args.selection.all_tenants {
+        TenantConfig::load_all(&config.tenants_dir)?
+    } else {
+        let mut ids = args.selection.tenants.clone();
+        ids.sort();
+        ids.dedup();
+        ids.iter()
+            .map(|id| TenantConfig::load(&config.tenants_dir, id))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let concurrency = args.concurrency as usize;
+    // Each running pass holds a pooled connection at a time plus its lock connection.
+    let store = super::connect(database_url, (concurrency as u32) + 2).await?;
+    store.check_schema().await?;
+
+    let kind = match mode {
+        Mode::Delta => PassKind::Delta,
+        Mode::Items { limit } => PassKind::Items {
+            limit: limit.unwrap_or(config.settings.items_budget),
+        },
+    };
+    let http = http_client(config.settings.request_timeout)?;
+    let lwa = Arc::new(LwaClient::new(
+        http.clone(),
+        config.endpoints.lwa_token_url.clone(),
+        config.credentials.clone(),
+        config.settings.retry,
+    ));
+
+    let results: Vec<(String, Result<PassReport>)> = futures_util::stream::iter(tenants)
+        .map(|tenant| {
+            let (store, http, lwa, config) = (&store, http.clone(), lwa.clone(), &config);
+            async move {
+                let result = pass_for(store, http, lwa, config, &tenant, kind).await;
+                (tenant.id.to_string(), result)
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+
+    let mut status = ExitStatus::Success;
+    for (tenant, result) in &results {
+        match result {
+            Ok(report) => tracing::info!(
+                tenant,
+                orders = report.counts.orders,
+                items = report.counts.items,
+                items_pending = report.items_pending,
+                api_calls = report.api_calls,
+                throttled = report.throttled,
+                "tenant synced"
+            ),
+            Err(e @ Error::AlreadyRunning(_)) => {
+                tracing::warn!(tenant, "{e}");
+                if status == ExitStatus::Success {
+                    status = ExitStatus::Locked;
+                }
+            }
+            Err(e) => {
+                tracing::error!(tenant, "{e}");
+                status = ExitStatus::Failure;
+            }
+        }
+    }
+    Ok(status)
+}
+
+async fn pass_for(
+    store: &PgStore,
+    http: reqwest::Client,
+    lwa: Arc<LwaClient>,
+    config: &SyncConfig,
+    tenant: &TenantConfig,
+    kind: PassKind,
+) -> Result<PassReport> {
+    let settings = &config.settings;
+    let base = config.endpoints.spapi_base(tenant.region);
+    let client = SpApiClient::new(http, base, lwa, tenant, settings.retry);
+    let marketplaces = tenant.marketplace_ids.clone();
+    let now = chrono::Utc::now();
+    match tenant.orders_api {
+        OrdersApi::V0 => {
+            let source = V0Source::new(client, marketplaces, settings.page_size);
+            run_pass(store, &source, tenant, settings, kind, now).await
+        }
+        OrdersApi::V2026 => {
+            let source =
+                V2026Source::new(client, marketplaces, settings.page_size, tenant.include_pii);
+            run_pass(store, &source, tenant, settings, kind, now).await
+        }
+    }
+}

@@ -1,0 +1,415 @@
+//! Typed configuration: tenant files, the application's LWA credentials, endpoints and the
+//! engine's tuning knobs.
+//!
+//! This module owns validation: everything that leaves it is known good (tenant ids safe to use in
+//! file names, https URLs unless an override asked for http, marketplace lists within Amazon's
+//! limits). It never logs, and secrets only leave it wrapped in [`Secret`], whose `Debug` is
+//! redacted and which has no `Display`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A string that must never be printed: refresh tokens, client secrets, access tokens.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself, for the one place that has to send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([REDACTED])")
+    }
+}
+
+/// A tenant identifier: letters, digits, `-` and `_`, 1 to 64 characters. It names files, so
+/// nothing else is accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(transparent)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(value: &str) -> Result<Self> {
+        let valid = !value.is_empty()
+            && value.len() <= 64
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if valid {
+            Ok(TenantId(value.to_owned()))
+        } else {
+            Err(Error::Config(format!(
+                "invalid tenant id {value:?}: use 1 to 64 letters, digits, '-' or '_'"
+            )))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TenantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for TenantId {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        TenantId::parse(s)
+    }
+}
+
+/// The SP-API region a seller's account lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Region {
+    Na,
+    Eu,
+    Fe,
+}
+
+impl Region {
+    /// Amazon's production endpoint for the region.
+    pub fn default_endpoint(self) -> &'static str {
+        match self {
+            Region::Na => "https://sellingpartnerapi-na.amazon.com",
+            Region::Eu => "https://sellingpartnerapi-eu.amazon.com",
+            Region::Fe => "https://sellingpartnerapi-fe.amazon.com",
+        }
+    }
+}
+
+/// Which Orders API a tenant is synced through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+pub enum OrdersApi {
+    /// Orders API v0 (getOrders + getOrderItems). Deprecated; removed by Amazon on 2027-03-27.
+    #[serde(rename = "v0")]
+    V0,
+    /// Orders API v2026-01-01 (searchOrders with items inline). The default.
+    #[default]
+    #[serde(rename = "2026-01-01")]
+    V2026,
+}
+
+impl OrdersApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrdersApi::V0 => "v0",
+            OrdersApi::V2026 => "2026-01-01",
+        }
+    }
+}
+
+/// The tenant file as written by operators (a mounted Kubernetes Secret in production).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TenantFile {
+    refresh_token: Secret,
+    region: Region,
+    marketplace_ids: Vec<String>,
+    #[serde(default)]
+    orders_api: OrdersApi,
+    #[serde(default)]
+    include_pii: bool,
+}
+
+/// One tenant, validated.
+#[derive(Debug, Clone)]
+pub struct TenantConfig {
+    pub id: TenantId,
+    pub refresh_token: Secret,
+    pub region: Region,
+    pub marketplace_ids: Vec<String>,
+    pub orders_api: OrdersApi,
+    /// Ask v2026 searchOrders for BUYER and RECIPIENT (needs Amazon's PII roles).
+    pub include_pii: bool,
+}
+
+impl TenantConfig {
+    /// Reads `<dir>/<id>.json`.
+    pub fn load(dir: &Path, id: &TenantId) -> Result<Self> {
+        let path = dir.join(format!("{id}.json"));
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::Config(format!("tenant {id}: cannot read {}: {e}", path.display()))
+        })?;
+        Self::parse(id.clone(), &text, &path)
+    }
+
+    fn parse(id: TenantId, text: &str, path: &Path) -> Result<Self> {
+        // serde_json's messages name the field and position but never echo string values, so a
+        // malformed refresh token cannot leak through this error.
+        let file: TenantFile = serde_json::from_str(text)
+            .map_err(|e| Error::Config(format!("tenant {id}: {}: {e}", path.display())))?;
+        if file.refresh_token.expose().trim().is_empty() {
+            return Err(Error::Config(format!(
+                "tenant {id}: {}: refreshToken is empty",
+                path.display()
+            )));
+        }
+        if file.marketplace_ids.is_empty() || file.marketplace_ids.len() > 50 {
+            return Err(Error::Config(format!(
+                "tenant {id}: {}: marketplaceIds must list 1 to 50 marketplaces, found {}",
+                path.display(),
+                file.marketplace_ids.len()
+            )));
+        }
+        for m in &file.marketplace_ids {
+            let ok = (5..=20).contains(&m.len())
+                && m.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+            if !ok {
+                return Err(Error::Config(format!(
+                    "tenant {id}: {}: {m:?} is not a marketplace id (like A13V1IB3VIYZZH)",
+                    path.display()
+                )));
+            }
+        }
+        Ok(TenantConfig {
+            id,
+            refresh_token: file.refresh_token,
+            region: file.region,
+            marketplace_ids: file.marketplace_ids,
+            orders_api: file.orders_api,
+            include_pii: file.include_pii,
+        })
+    }
+
+    /// Every `*.json` file in the directory, sorted by tenant id.
+    pub fn load_all(dir: &Path) -> Result<Vec<Self>> {
+        let entries = std::fs::read_dir(dir).map_err(|e| {
+            Error::Config(format!("cannot list tenants dir {}: {e}", dir.display()))
+        })?;
+        let mut ids = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| {
+                Error::Config(format!("cannot list tenants dir {}: {e}", dir.display()))
+            })?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            // Kubernetes Secret volumes hold `..data` links and dot-directories: skip them.
+            if name.starts_with('.') {
+                continue;
+            }
+            if let Some(stem) = name.strip_suffix(".json") {
+                ids.push(TenantId::parse(stem)?);
+            }
+        }
+        ids.sort();
+        if ids.is_empty() {
+            return Err(Error::Config(format!(
+                "no tenant files (*.json) in {}",
+                dir.display()
+            )));
+        }
+        ids.iter().map(|id| Self::load(dir, id)).collect()
+    }
+}
+
+/// The SP-API application's Login with Amazon credentials.
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// Where to send requests.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Replaces the regional SP-API endpoint for every tenant (sandbox, simulator, tests).
+    pub spapi_override: Option<Url>,
+    pub lwa_token_url: Url,
+}
+
+pub const DEFAULT_LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
+
+impl Endpoints {
+    pub fn new(spapi_override: Option<&str>, lwa_token_url: Option<&str>) -> Result<Self> {
+        let spapi_override = spapi_override
+            .map(|u| parse_url("SPAPI_ENDPOINT", u))
+            .transpose()?;
+        let lwa_token_url = parse_url(
+            "LWA_TOKEN_URL",
+            lwa_token_url.unwrap_or(DEFAULT_LWA_TOKEN_URL),
+        )?;
+        Ok(Endpoints {
+            spapi_override,
+            lwa_token_url,
+        })
+    }
+
+    /// The SP-API base URL for a tenant.
+    pub fn spapi_base(&self, region: Region) -> Url {
+        match &self.spapi_override {
+            Some(url) => url.clone(),
+            None => Url::parse(region.default_endpoint()).expect("static URL is valid"),
+        }
+    }
+}
+
+fn parse_url(name: &str, value: &str) -> Result<Url> {
+    let url =
+        Url::parse(value).map_err(|e| Error::Config(format!("{name} is not a valid URL: {e}")))?;
+    if !matches!(url.scheme(), "https" | "http") {
+        return Err(Error::Config(format!("{name} must be an http(s) URL")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::Config(format!(
+            "{name} must not carry credentials in the URL"
+        )));
+    }
+    Ok(url)
+}
+
+/// Retry policy for SP-API and LWA requests.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff delay; doubles each retry, with jitter.
+    pub base_delay: Duration,
+    /// Longest single backoff delay.
+    pub max_delay: Duration,
+    /// Upper bound on the sum of backoff delays for one request.
+    pub max_total_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 5,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(60),
+            max_total_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How a pass behaves; one value for every tenant of a run.
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// How far before the cursor a window starts, because Amazon indexes updates late.
+    pub overlap: chrono::Duration,
+    /// Where a tenant's first pass starts, back from now.
+    pub initial_lookback: chrono::Duration,
+    /// How far behind now a window ends. Amazon rejects `LastUpdatedBefore` later than now - 2 min.
+    pub upper_lag: chrono::Duration,
+    /// Orders per page (1..=100).
+    pub page_size: u32,
+    /// Per-order item calls (v0 getOrderItems, v2026 getOrder) allowed in one pass for orders
+    /// whose items are missing or stale; the rest stay marked and wait for the next pass.
+    pub items_budget: u32,
+    pub request_timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            overlap: chrono::Duration::minutes(10),
+            initial_lookback: chrono::Duration::days(30),
+            upper_lag: chrono::Duration::minutes(2),
+            page_size: 100,
+            items_budget: 300,
+            request_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// Everything a sync command needs besides the database.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    pub tenants_dir: PathBuf,
+    pub credentials: AppCredentials,
+    pub endpoints: Endpoints,
+    pub settings: SyncSettings,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<TenantConfig> {
+        TenantConfig::parse(TenantId::parse("t1").unwrap(), text, Path::new("t1.json"))
+    }
+
+    #[test]
+    fn tenant_ids_that_could_escape_the_directory_are_refused() {
+        for bad in ["", "../etc", "a/b", "a.b", "a b", &"x".repeat(65)] {
+            assert!(TenantId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(TenantId::parse("ecomlg-001_A").is_ok());
+    }
+
+    #[test]
+    fn tenant_file_defaults_to_v2026_and_no_pii() {
+        let t =
+            parse(r#"{"refreshToken":"Atzr|x","region":"eu","marketplaceIds":["A13V1IB3VIYZZH"]}"#)
+                .unwrap();
+        assert_eq!(t.orders_api, OrdersApi::V2026);
+        assert!(!t.include_pii);
+        let t = parse(r#"{"refreshToken":"Atzr|x","region":"na","marketplaceIds":["ATVPDKIKX0DER"],"ordersApi":"v0","includePii":true}"#)
+            .unwrap();
+        assert_eq!(t.orders_api, OrdersApi::V0);
+        assert!(t.include_pii);
+    }
+
+    #[test]
+    fn tenant_file_errors_name_the_problem_and_hide_the_token() {
+        let err = parse(
+            r#"{"refreshToken":"Atzr|SECRET","region":"mars","marketplaceIds":["A13V1IB3VIYZZH"]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("mars") || err.contains("region"), "{err}");
+        assert!(!err.contains("SECRET"), "{err}");
+
+        let err = parse(r#"{"refreshToken":"Atzr|SECRET","region":"eu","marketplaceIds":["A13V1IB3VIYZZH"],"orderApi":"v0"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("orderApi"),
+            "a typo must not silently fall back: {err}"
+        );
+
+        let err = parse(r#"{"refreshToken":"Atzr|SECRET","region":"eu","marketplaceIds":[]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("marketplaceIds"), "{err}");
+        assert!(!err.contains("SECRET"));
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let t = parse(
+            r#"{"refreshToken":"Atzr|SECRET","region":"eu","marketplaceIds":["A13V1IB3VIYZZH"]}"#,
+        )
+        .unwrap();
+        assert!(!format!("{t:?}").contains("SECRET"));
+    }
+
+    #[test]
+    fn endpoint_urls_with_credentials_are_refused() {
+        assert!(Endpoints::new(Some("https://user:pw@example.com"), None).is_err());
+        assert!(Endpoints::new(Some("ftp://example.com"), None).is_err());
+        assert!(Endpoints::new(Some("http://127.0.0.1:8700"), None).is_ok());
+    }
+}

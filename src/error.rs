@@ -1,0 +1,106 @@
+//! The engine's one error type.
+//!
+//! Every failure the library can report is a variant of [`Error`]. The binary turns them into exit
+//! codes (see `main.rs`); the engine turns them into `last_error` and `sync_runs.error`. Messages
+//! name what was wrong (tenant, operation, field, value) and never carry a secret: access tokens,
+//! refresh tokens, the LWA client secret and database passwords are not part of any variant.
+
+use crate::config::TenantId;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag, an environment variable or a tenant file is missing or invalid.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// Login with Amazon answered `invalid_grant`: the refresh token was revoked or expired.
+    #[error(
+        "tenant {tenant}: the tenant must re-authorize the application (Login with Amazon answered invalid_grant)"
+    )]
+    ReauthorizationRequired { tenant: TenantId },
+
+    /// Login with Amazon refused the exchange for another reason (bad client id/secret, ...).
+    #[error("Login with Amazon failed: {0}")]
+    Auth(String),
+
+    /// SP-API answered with an error status that is not worth retrying (or retries ran out).
+    #[error("SP-API {operation} answered HTTP {status} ({code}): {message}")]
+    Api {
+        operation: &'static str,
+        status: u16,
+        code: String,
+        message: String,
+    },
+
+    /// SP-API kept answering 429 until the retry budget ran out.
+    #[error(
+        "SP-API {operation}: still throttled (HTTP 429 QuotaExceeded) after {attempts} attempts"
+    )]
+    Throttled {
+        operation: &'static str,
+        attempts: u32,
+    },
+
+    /// The request did not complete: timeout, refused or reset connection, broken body.
+    #[error("SP-API {operation}: request failed: {detail}")]
+    Transport {
+        operation: &'static str,
+        detail: String,
+    },
+
+    /// Amazon answered 2xx, but the body is not what the API promises (not JSON, truncated,
+    /// missing a required field, a malformed date or amount).
+    #[error("SP-API {operation}: invalid response: {detail}")]
+    BadResponse {
+        operation: &'static str,
+        detail: String,
+    },
+
+    /// Another process holds this tenant's sync lock.
+    #[error(
+        "tenant {0}: a sync pass is already running for this tenant elsewhere; nothing was changed"
+    )]
+    AlreadyRunning(TenantId),
+
+    /// Postgres failed or returned something unexpected.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+
+    /// A migration failed.
+    #[error("database migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Error {
+    /// Whether trying the same request again, after a pause, may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Api { status, .. } => matches!(status, 429 | 500 | 502 | 503 | 504),
+            Error::Throttled { .. } | Error::Transport { .. } | Error::BadResponse { .. } => true,
+            _ => false,
+        }
+    }
+
+    /// Whether this error ends the whole pass of a tenant, rather than a single order's items.
+    pub fn is_fatal_for_tenant(&self) -> bool {
+        matches!(
+            self,
+            Error::ReauthorizationRequired { .. }
+                | Error::Auth(_)
+                | Error::Config(_)
+                | Error::Database(_)
+                | Error::Migrate(_)
+                | Error::AlreadyRunning(_)
+        ) || matches!(
+            self,
+            Error::Api {
+                status: 401 | 403,
+                ..
+            }
+        )
+    }
+}

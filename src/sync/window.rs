@@ -1,0 +1,90 @@
+//! The time window of a pass.
+//!
+//! A pass asks Amazon for orders updated in `[after, before]`:
+//! - `before` is now minus the upper lag (2 minutes: Amazon rejects later values and indexes
+//!   updates that late anyway);
+//! - `after` is the stored cursor minus the overlap, because Amazon indexes some updates later
+//!   than their `LastUpdateDate`; on a tenant's first pass it is now minus the initial lookback.
+//!
+//! When the window is done, the cursor becomes `before` (never earlier than it was).
+
+use chrono::{DateTime, SubsecRound, Utc};
+
+use crate::config::SyncSettings;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncWindow {
+    pub after: DateTime<Utc>,
+    pub before: DateTime<Utc>,
+}
+
+impl SyncWindow {
+    /// The next window, or `None` when the cursor is already at (or, after a clock jump, past)
+    /// the newest time Amazon will answer for.
+    pub fn plan(
+        cursor: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        settings: &SyncSettings,
+    ) -> Option<SyncWindow> {
+        let before = (now - settings.upper_lag).trunc_subsecs(0);
+        let after = match cursor {
+            Some(cursor) => cursor - settings.overlap,
+            None => now - settings.initial_lookback,
+        }
+        .trunc_subsecs(0);
+        (after < before).then_some(SyncWindow { after, before })
+    }
+}
+
+/// Amazon's preferred form: UTC with `Z`, whole seconds (an unencoded `+hh:mm` offset is a known
+/// cause of 400s).
+pub fn amazon_time(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{Duration, TimeZone};
+
+    fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, h, m, s).unwrap()
+    }
+
+    #[test]
+    fn first_pass_starts_at_the_initial_lookback_and_ends_two_minutes_ago() {
+        let s = SyncSettings::default();
+        let now = at(12, 0, 0) + Duration::milliseconds(750);
+        let w = SyncWindow::plan(None, now, &s).unwrap();
+        assert_eq!(w.before, at(11, 58, 0));
+        assert_eq!(w.after, at(12, 0, 0) - Duration::days(30));
+    }
+
+    #[test]
+    fn later_passes_overlap_the_cursor() {
+        let s = SyncSettings::default();
+        let w = SyncWindow::plan(Some(at(11, 0, 0)), at(12, 0, 0), &s).unwrap();
+        assert_eq!(w.after, at(10, 50, 0));
+        assert_eq!(w.before, at(11, 58, 0));
+    }
+
+    #[test]
+    fn no_window_when_the_cursor_is_ahead_of_what_amazon_answers() {
+        let s = SyncSettings {
+            overlap: Duration::zero(),
+            ..SyncSettings::default()
+        };
+        assert_eq!(
+            SyncWindow::plan(Some(at(11, 59, 0)), at(12, 0, 0), &s),
+            None
+        );
+    }
+
+    #[test]
+    fn amazon_time_is_utc_z_whole_seconds() {
+        assert_eq!(
+            amazon_time(at(1, 2, 3) + Duration::milliseconds(456)),
+            "2026-11-28T01:02:03Z"
+        );
+    }
+}

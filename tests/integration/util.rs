@@ -1,0 +1,257 @@
+//! Helpers shared by the integration tests: a simulator, tenants, settings, and a pass runner.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use keybuzz_sync::config::{
+    AppCredentials, OrdersApi, Region, RetryPolicy, Secret, SyncSettings, TenantConfig, TenantId,
+};
+use keybuzz_sync::spapi::auth::LwaClient;
+use keybuzz_sync::spapi::{SpApiClient, http_client};
+use keybuzz_sync::store::PgStore;
+use keybuzz_sync::sync::v0::V0Source;
+use keybuzz_sync::sync::v2026::V2026Source;
+use keybuzz_sync::sync::{PassKind, PassReport, run_pass};
+use keybuzz_sync::{Error, Result};
+use reqwest::Url;
+use spapi_sim::{SimConfig, SimHandle};
+use sqlx::{PgPool, Row};
+
+pub const MARKETPLACE_FR: &str = "A13V1IB3VIYZZH";
+pub const SELLER: &str = "SELLER-1";
+
+/// A simulator whose rates are 1000x Amazon's (bursts unchanged), so paced tests run fast.
+pub async fn sim() -> SimHandle {
+    SimHandle::start(SimConfig {
+        rate_scale: 1000.0,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("simulator starts")
+}
+
+pub fn refresh_token(tenant: &str) -> String {
+    format!("Atzr|refresh-{tenant}-SECRET")
+}
+
+/// A tenant whose refresh token the simulator grants for `SELLER`, asking for every marketplace
+/// the seller has orders in (seed first).
+pub fn tenant(sim: &SimHandle, id: &str, api: OrdersApi) -> TenantConfig {
+    let token = refresh_token(id);
+    sim.grant(&token, SELLER);
+    let mut marketplace_ids: Vec<String> = sim
+        .orders(SELLER)
+        .into_iter()
+        .map(|o| o.marketplace_id)
+        .collect();
+    marketplace_ids.sort();
+    marketplace_ids.dedup();
+    if marketplace_ids.is_empty() {
+        marketplace_ids.push(MARKETPLACE_FR.to_owned());
+    }
+    TenantConfig {
+        id: TenantId::parse(id).unwrap(),
+        refresh_token: Secret::new(token),
+        region: Region::Eu,
+        marketplace_ids,
+        orders_api: api,
+        include_pii: false,
+    }
+}
+
+/// Quick retries so failure tests end in well under a second.
+pub fn settings() -> SyncSettings {
+    SyncSettings {
+        request_timeout: Duration::from_secs(2),
+        retry: RetryPolicy {
+            max_retries: 3,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(40),
+            max_total_delay: Duration::from_secs(2),
+        },
+        ..SyncSettings::default()
+    }
+}
+
+/// A tenant's source, with its own HTTP client, as `commands::sync` builds it.
+pub enum Source {
+    V0(V0Source),
+    V2026(V2026Source),
+}
+
+pub fn source(sim: &SimHandle, tenant: &TenantConfig, settings: &SyncSettings) -> Source {
+    let http = http_client(settings.request_timeout).unwrap();
+    let lwa = Arc::new(LwaClient::new(
+        http.clone(),
+        Url::parse(&sim.lwa_token_url()).unwrap(),
+        AppCredentials {
+            client_id: "sim-client-id".into(),
+            client_secret: Secret::new("sim-client-secret"),
+        },
+        settings.retry,
+    ));
+    let client = SpApiClient::new(
+        http,
+        Url::parse(&sim.base_url()).unwrap(),
+        lwa,
+        tenant,
+        settings.retry,
+    );
+    let mps = tenant.marketplace_ids.clone();
+    match tenant.orders_api {
+        OrdersApi::V0 => Source::V0(V0Source::new(client, mps, settings.page_size)),
+        OrdersApi::V2026 => Source::V2026(V2026Source::new(
+            client,
+            mps,
+            settings.page_size,
+            tenant.include_pii,
+        )),
+    }
+}
+
+impl Source {
+    pub async fn pass(
+        &self,
+        store: &PgStore,
+        tenant: &TenantConfig,
+        settings: &SyncSettings,
+        kind: PassKind,
+        now: DateTime<Utc>,
+    ) -> Result<PassReport> {
+        match self {
+            Source::V0(s) => run_pass(store, s, tenant, settings, kind, now).await,
+            Source::V2026(s) => run_pass(store, s, tenant, settings, kind, now).await,
+        }
+    }
+}
+
+/// One delta pass with a fresh client, as one CronJob run does.
+pub async fn delta(
+    sim: &SimHandle,
+    pool: &PgPool,
+    tenant: &TenantConfig,
+    now: DateTime<Utc>,
+) -> Result<PassReport> {
+    delta_with(sim, pool, tenant, &settings(), now).await
+}
+
+pub async fn delta_with(
+    sim: &SimHandle,
+    pool: &PgPool,
+    tenant: &TenantConfig,
+    settings: &SyncSettings,
+    now: DateTime<Utc>,
+) -> Result<PassReport> {
+    let store = PgStore::from_pool(pool.clone());
+    source(sim, tenant, settings)
+        .pass(&store, tenant, settings, PassKind::Delta, now)
+        .await
+}
+
+pub fn expect_ok(result: Result<PassReport>) -> PassReport {
+    match result {
+        Ok(r) => r,
+        Err(e) => panic!("pass failed: {e}"),
+    }
+}
+
+pub fn expect_err(result: Result<PassReport>) -> Error {
+    match result {
+        Ok(r) => panic!("pass should have failed, got {r:?}"),
+        Err(e) => e,
+    }
+}
+
+pub async fn cursor(pool: &PgPool, tenant: &str) -> Option<DateTime<Utc>> {
+    sqlx::query_scalar("SELECT cursor FROM marketplace_sync_state WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+        .flatten()
+}
+
+pub async fn last_error(pool: &PgPool, tenant: &str) -> Option<String> {
+    sqlx::query_scalar("SELECT last_error FROM marketplace_sync_state WHERE tenant_id = $1")
+        .bind(tenant)
+        .fetch_optional(pool)
+        .await
+        .unwrap()
+        .flatten()
+}
+
+pub async fn count(pool: &PgPool, sql: &'static str, tenant: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(tenant)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+pub async fn order_count(pool: &PgPool, tenant: &str) -> i64 {
+    count(
+        pool,
+        "SELECT count(*) FROM orders WHERE tenant_id = $1",
+        tenant,
+    )
+    .await
+}
+
+pub async fn item_count(pool: &PgPool, tenant: &str) -> i64 {
+    count(
+        pool,
+        "SELECT count(*) FROM order_items WHERE tenant_id = $1",
+        tenant,
+    )
+    .await
+}
+
+/// Every row of a tenant, as text, to compare whole states.
+pub async fn snapshot(pool: &PgPool, tenant: &str) -> Vec<String> {
+    let orders = sqlx::query(
+        "SELECT o::text AS t FROM orders o WHERE tenant_id = $1 ORDER BY external_order_id",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let items = sqlx::query(
+        "SELECT i::text AS t FROM order_items i WHERE tenant_id = $1 ORDER BY external_order_id, order_item_id",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    orders
+        .iter()
+        .chain(items.iter())
+        .map(|r| r.get::<String, _>("t"))
+        .collect()
+}
+
+/// The normalized columns of a tenant's orders and items, for comparing two tenants.
+pub async fn normalized(pool: &PgPool, tenant: &str) -> (Vec<String>, Vec<String>) {
+    let orders = sqlx::query(
+        "SELECT concat_ws('|', external_order_id, marketplace, marketplace_id, status, purchase_date,
+                last_update_date, fulfillment_channel, order_total_amount::numeric(20,4), order_total_currency) AS t
+           FROM orders WHERE tenant_id = $1 ORDER BY external_order_id",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let items = sqlx::query(
+        "SELECT concat_ws('|', external_order_id, order_item_id, asin, seller_sku, title, quantity_ordered,
+                quantity_shipped, item_price_amount::numeric(20,4), item_tax_amount::numeric(20,4),
+                shipping_price_amount::numeric(20,4), promotion_discount_amount::numeric(20,4), currency) AS t
+           FROM order_items WHERE tenant_id = $1 ORDER BY external_order_id, order_item_id",
+    )
+    .bind(tenant)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    let text =
+        |rows: Vec<sqlx::postgres::PgRow>| rows.iter().map(|r| r.get::<String, _>("t")).collect();
+    (text(orders), text(items))
+}
