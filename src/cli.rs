@@ -52,8 +52,23 @@ pub enum Command {
     Delta(SyncArgs),
     /// Fetch items for orders that have none or whose items are stale
     Items(ItemsArgs),
+    /// Re-read an explicit time range (orders updated in it) for some tenants, e.g. after an
+    /// incident; the cursor moves only if the range reaches past it without a gap
+    Backfill(BackfillArgs),
     /// Show a tenant's sync state and counts
     Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub sync: SyncArgs,
+    /// Start of the range (RFC 3339, e.g. 2026-10-01T00:00:00Z)
+    #[arg(long)]
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// End of the range [default and latest: now minus 2 minutes]
+    #[arg(long)]
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Debug, Args)]

@@ -22,7 +22,10 @@ fn init_tracing(format: LogFormat) {
     if json {
         builder.json().with_current_span(false).init();
     } else {
-        builder.with_target(false).init();
+        builder
+            .with_target(false)
+            .with_ansi(std::io::stderr().is_terminal())
+            .init();
     }
 }
 

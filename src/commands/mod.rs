@@ -61,6 +61,13 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Items(args) => {
             sync::run(db, &args.sync, sync::Mode::Items { limit: args.limit }).await
         }
+        Command::Backfill(args) => {
+            let mode = sync::Mode::Backfill {
+                since: args.since,
+                until: args.until,
+            };
+            sync::run(db, &args.sync, mode).await
+        }
         Command::Status(args) => status::run(db, &args).await,
     }
 }

@@ -1,8 +1,9 @@
-//! `keybuzz-sync delta` and `keybuzz-sync items`: a pass per selected tenant, several tenants at
+//! `keybuzz-sync delta`, `items` and `backfill`: a pass per selected tenant, several tenants at
 //! once (Amazon's limits are per seller, so tenants do not slow each other down).
 
 use std::sync::Arc;
 
+use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::StreamExt;
 
 use super::ExitStatus;
@@ -14,12 +15,48 @@ use crate::spapi::{SpApiClient, http_client};
 use crate::store::PgStore;
 use crate::sync::v0::V0Source;
 use crate::sync::v2026::V2026Source;
-use crate::sync::{PassKind, PassReport, run_pass};
+use crate::sync::window::amazon_time;
+use crate::sync::{PassKind, PassReport, SyncWindow, run_pass};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
     Delta,
-    Items { limit: Option<u32> },
+    Items {
+        limit: Option<u32>,
+    },
+    Backfill {
+        since: DateTime<Utc>,
+        until: Option<DateTime<Utc>>,
+    },
+}
+
+/// The backfill window: `until` may not be later than Amazon answers for (now - 2 min).
+fn backfill_window(
+    since: DateTime<Utc>,
+    until: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    upper_lag: chrono::Duration,
+) -> Result<SyncWindow> {
+    let latest = (now - upper_lag).trunc_subsecs(0);
+    let before = until.unwrap_or(latest);
+    if before > latest {
+        return Err(Error::Config(format!(
+            "--until {} is later than Amazon answers for (now minus 2 minutes: {})",
+            amazon_time(before),
+            amazon_time(latest)
+        )));
+    }
+    if since >= before {
+        return Err(Error::Config(format!(
+            "--since {} must be before {}",
+            amazon_time(since),
+            amazon_time(before)
+        )));
+    }
+    Ok(SyncWindow {
+        after: since.trunc_subsecs(0),
+        before,
+    })
 }
 
 pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Result<ExitStatus> {
@@ -43,6 +80,9 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         Mode::Delta => PassKind::Delta,
         Mode::Items { limit } => PassKind::Items {
             limit: limit.unwrap_or(config.settings.items_budget),
+        },
+        Mode::Backfill { since, until } => PassKind::Backfill {
+            window: backfill_window(since, until, Utc::now(), config.settings.upper_lag)?,
         },
     };
     let http = http_client(config.settings.request_timeout)?;
@@ -104,7 +144,7 @@ async fn pass_for(
     let base = config.endpoints.spapi_base(tenant.region);
     let client = SpApiClient::new(http, base, lwa, tenant, settings.retry);
     let marketplaces = tenant.marketplace_ids.clone();
-    let now = chrono::Utc::now();
+    let now = Utc::now();
     match tenant.orders_api {
         OrdersApi::V0 => {
             let source = V0Source::new(client, marketplaces, settings.page_size);

@@ -69,8 +69,12 @@ pub struct OrderWrite {
 pub enum PageProgress {
     /// More pages follow: remember where to continue if this process dies.
     Continue { window: SyncWindow, token: String },
-    /// That was the last page: the cursor may move to the window's end.
-    WindowDone { window: SyncWindow },
+    /// That was the last page: the cursor moves to the window's end if the window covered
+    /// the cursor (so no gap opens), or, when the tenant has no cursor yet, if `may_start_cursor`.
+    WindowDone {
+        window: SyncWindow,
+        may_start_cursor: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -439,10 +443,18 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
             }
-            PageProgress::WindowDone { window } => {
-                // GREATEST ignores NULL: a first window sets the cursor, later ones never move it back.
+            PageProgress::WindowDone {
+                window,
+                may_start_cursor,
+            } => {
+                // Never backwards (GREATEST), never past a gap (a backfill window starting after
+                // the cursor leaves it alone), and a first window sets it.
                 sqlx::query(
-                    "UPDATE marketplace_sync_state SET cursor = GREATEST(cursor, $3), resume_api = NULL,
+                    "UPDATE marketplace_sync_state SET
+                            cursor = CASE WHEN cursor IS NULL THEN CASE WHEN $4 THEN $3 END
+                                          WHEN $5 <= cursor THEN GREATEST(cursor, $3)
+                                          ELSE cursor END,
+                            resume_api = NULL,
                             resume_after = NULL, resume_before = NULL, resume_token = NULL,
                             resume_saved_at = NULL, updated_at = now()
                       WHERE tenant_id = $1 AND type = $2",
@@ -450,6 +462,8 @@ impl PgStore {
                 .bind(tenant.as_str())
                 .bind(MARKETPLACE)
                 .bind(window.before)
+                .bind(may_start_cursor)
+                .bind(window.after)
                 .execute(&mut *tx)
                 .await?;
             }

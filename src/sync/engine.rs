@@ -26,6 +26,9 @@ pub enum PassKind {
     Delta,
     /// Only orders whose items are missing or stale, at most `limit` of them.
     Items { limit: u32 },
+    /// One explicit window (an operator's backfill), then pending items within the budget.
+    /// The cursor only moves if the window ends after it.
+    Backfill { window: SyncWindow },
 }
 
 impl PassKind {
@@ -33,6 +36,7 @@ impl PassKind {
         match self {
             PassKind::Delta => "delta",
             PassKind::Items { .. } => "items",
+            PassKind::Backfill { .. } => "backfill",
         }
     }
 }
@@ -96,7 +100,7 @@ async fn locked_pass<S: OrdersSource>(
         .restore(&store.load_buckets(&tenant.id).await?);
 
     let budget = match kind {
-        PassKind::Delta => settings.items_budget,
+        PassKind::Delta | PassKind::Backfill { .. } => settings.items_budget,
         PassKind::Items { limit } => limit,
     };
     let mut pass = Pass {
@@ -111,6 +115,7 @@ async fn locked_pass<S: OrdersSource>(
     let outcome = match kind {
         PassKind::Delta => pass.delta(now).await,
         PassKind::Items { .. } => pass.items_catch_up().await,
+        PassKind::Backfill { window } => pass.backfill(window).await,
     };
 
     if let Err(e) = store
@@ -157,7 +162,7 @@ impl<S: OrdersSource> Pass<'_, S> {
             let fresh = now - resume.saved_at < self.source.page_token_ttl();
             if resume.api == self.source.api().as_str() && fresh {
                 tracing::info!(after = %resume.window.after, before = %resume.window.before, "resuming an interrupted window");
-                match self.window(resume.window, Some(resume.token)).await {
+                match self.window(resume.window, Some(resume.token), true).await {
                     Ok(()) => {}
                     // Amazon refused the saved token (expired, or the rules changed): the cursor
                     // never moved past that window, so starting it again loses nothing.
@@ -176,7 +181,7 @@ impl<S: OrdersSource> Pass<'_, S> {
 
         let cursor = self.store.sync_state(&self.tenant.id).await?.cursor;
         match SyncWindow::plan(cursor, now, self.settings) {
-            Some(window) => self.window(window, None).await?,
+            Some(window) => self.window(window, None, true).await?,
             None => {
                 tracing::info!("nothing to ask Amazon yet: the cursor is at the 2-minute limit")
             }
@@ -184,8 +189,18 @@ impl<S: OrdersSource> Pass<'_, S> {
         self.items_catch_up().await
     }
 
+    async fn backfill(&mut self, window: SyncWindow) -> Result<()> {
+        self.window(window, None, false).await?;
+        self.items_catch_up().await
+    }
+
     /// Every page of one window; the last page's commit moves the cursor.
-    async fn window(&mut self, window: SyncWindow, mut token: Option<String>) -> Result<()> {
+    async fn window(
+        &mut self,
+        window: SyncWindow,
+        mut token: Option<String>,
+        may_start_cursor: bool,
+    ) -> Result<()> {
         self.window = Some(window);
         loop {
             let page = self.source.orders_page(&window, token.as_deref()).await?;
@@ -194,7 +209,10 @@ impl<S: OrdersSource> Pass<'_, S> {
                     window,
                     token: next.clone(),
                 },
-                None => PageProgress::WindowDone { window },
+                None => PageProgress::WindowDone {
+                    window,
+                    may_start_cursor,
+                },
             };
             let writes = self.prepare_page(page.orders).await?;
             let written = self

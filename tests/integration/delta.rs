@@ -184,7 +184,10 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
         order: o,
         items: ItemsUpdate::Keep,
     };
-    let done = PageProgress::WindowDone { window };
+    let done = PageProgress::WindowDone {
+        window,
+        may_start_cursor: true,
+    };
     let n = store
         .write_page(
             &tenant,
@@ -520,4 +523,65 @@ async fn pending_orders_get_their_prices_when_they_leave_pending(pool: PgPool) {
         .expect("priced after leaving Pending");
     got.rescale(expected.scale());
     assert_eq!(got, expected);
+}
+
+#[sqlx::test]
+async fn a_backfill_reads_old_history_without_moving_the_cursor_past_a_gap(pool: PgPool) {
+    let sim = sim().await;
+    let now0 = Utc::now().trunc_subsecs(0);
+    sim.seed_orders(SELLER, 10, 6, now0 - Duration::hours(1), Duration::days(5));
+    let mut ancient = sim.orders(SELLER)[0].clone();
+    ancient.order_id = "171-3000000-0000001".into();
+    ancient.purchase_date = now0 - Duration::days(40);
+    ancient.last_update_date = ancient.purchase_date;
+    sim.upsert_order(SELLER, ancient.clone());
+    let t = tenant(&sim, "t1", OrdersApi::V0);
+    expect_ok(delta(&sim, &pool, &t, now0 - Duration::minutes(30)).await);
+    assert_eq!(
+        order_count(&pool, "t1").await,
+        10,
+        "40 days is beyond the 30-day lookback"
+    );
+    let cursor1 = cursor(&pool, "t1").await.unwrap();
+
+    let s = settings();
+    let store = PgStore::from_pool(pool.clone());
+    let old = SyncWindow {
+        after: now0 - Duration::days(45),
+        before: now0 - Duration::days(35),
+    };
+    let report = source(&sim, &t, &s)
+        .pass(
+            &store,
+            &t,
+            &s,
+            keybuzz_sync::sync::PassKind::Backfill { window: old },
+            Utc::now(),
+        )
+        .await;
+    expect_ok(report);
+    assert_eq!(order_count(&pool, "t1").await, 11);
+    assert_eq!(
+        cursor(&pool, "t1").await,
+        Some(cursor1),
+        "an old range leaves the cursor"
+    );
+
+    // A range that starts after the cursor would leave a gap behind it: the cursor stays.
+    let ahead = SyncWindow {
+        after: cursor1 + Duration::minutes(5),
+        before: now0 - Duration::minutes(10),
+    };
+    expect_ok(
+        source(&sim, &t, &s)
+            .pass(
+                &store,
+                &t,
+                &s,
+                keybuzz_sync::sync::PassKind::Backfill { window: ahead },
+                Utc::now(),
+            )
+            .await,
+    );
+    assert_eq!(cursor(&pool, "t1").await, Some(cursor1));
 }
