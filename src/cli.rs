@@ -13,7 +13,7 @@ use crate::config::{
 };
 use crate::error::{Error, Result};
 
-#[derive(Debug, Parser)]
+#[derive(Parser)]
 #[command(
     name = "keybuzz-sync",
     version,
@@ -26,7 +26,8 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+// No `Debug`: these structs hold the database URL and the client secret as plain strings.
+#[derive(Args)]
 pub struct GlobalArgs {
     /// Postgres URL, e.g. postgres://user@host/db
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
@@ -44,7 +45,7 @@ pub enum LogFormat {
     Json,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Apply the database migrations (idempotent; safe to run concurrently)
     Migrate,
@@ -59,7 +60,7 @@ pub enum Command {
     Status(StatusArgs),
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct BackfillArgs {
     #[command(flatten)]
     pub sync: SyncArgs,
@@ -82,7 +83,7 @@ pub struct TenantSelection {
     pub all_tenants: bool,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct SyncArgs {
     #[command(flatten)]
     pub selection: TenantSelection,
@@ -112,11 +113,11 @@ pub struct SyncArgs {
     pub lwa_token_url: Option<String>,
 
     /// Minutes before the cursor that a window starts (Amazon indexes updates late)
-    #[arg(long, env = "KEYBUZZ_OVERLAP_MINUTES", default_value_t = 10)]
+    #[arg(long, env = "KEYBUZZ_OVERLAP_MINUTES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=1440))]
     pub overlap_minutes: u32,
 
     /// Days back that a tenant's first pass starts
-    #[arg(long, env = "KEYBUZZ_INITIAL_LOOKBACK_DAYS", default_value_t = 30)]
+    #[arg(long, env = "KEYBUZZ_INITIAL_LOOKBACK_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub initial_lookback_days: u32,
 
     /// Per-order item calls allowed per tenant and pass; the rest wait for the next pass
@@ -124,19 +125,19 @@ pub struct SyncArgs {
     pub items_budget: u32,
 
     /// Timeout of one HTTP request, in seconds
-    #[arg(long, env = "KEYBUZZ_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "KEYBUZZ_REQUEST_TIMEOUT_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=600))]
     pub request_timeout_secs: u64,
 
     /// Retries of a failed request (429, 5xx, timeouts, resets)
-    #[arg(long, env = "KEYBUZZ_MAX_RETRIES", default_value_t = 5)]
+    #[arg(long, env = "KEYBUZZ_MAX_RETRIES", default_value_t = 5, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub max_retries: u32,
 
     /// First retry delay in milliseconds; doubles each retry, with jitter, up to 60 s
-    #[arg(long, env = "KEYBUZZ_RETRY_BASE_MS", default_value_t = 2000)]
+    #[arg(long, env = "KEYBUZZ_RETRY_BASE_MS", default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub retry_base_ms: u64,
 
     /// Upper bound on the retry delays of one request, in seconds
-    #[arg(long, env = "KEYBUZZ_RETRY_MAX_TOTAL_SECS", default_value_t = 300)]
+    #[arg(long, env = "KEYBUZZ_RETRY_MAX_TOTAL_SECS", default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub retry_max_total_secs: u64,
 
     /// Tenants synced at the same time (Amazon's limits are per tenant)
@@ -144,7 +145,7 @@ pub struct SyncArgs {
     pub concurrency: u32,
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub struct ItemsArgs {
     #[command(flatten)]
     pub sync: SyncArgs,

@@ -192,8 +192,9 @@ impl TenantConfig {
         })
     }
 
-    /// Every `*.json` file in the directory, sorted by tenant id.
-    pub fn load_all(dir: &Path) -> Result<Vec<Self>> {
+    /// The tenant ids of every `*.json` file in the directory, sorted. A file whose name is not
+    /// a valid tenant id is an `Err` in the list, so that it fails alone, not the whole run.
+    pub fn list(dir: &Path) -> Result<Vec<Result<TenantId>>> {
         let entries = std::fs::read_dir(dir).map_err(|e| {
             Error::Config(format!("cannot list tenants dir {}: {e}", dir.display()))
         })?;
@@ -209,17 +210,24 @@ impl TenantConfig {
                 continue;
             }
             if let Some(stem) = name.strip_suffix(".json") {
-                ids.push(TenantId::parse(stem)?);
+                ids.push(TenantId::parse(stem).map_err(|e| {
+                    Error::Config(format!("tenant file {}: {e}", dir.join(&*name).display()))
+                }));
             }
         }
-        ids.sort();
+        ids.sort_by(|a, b| match (a, b) {
+            (Ok(a), Ok(b)) => a.cmp(b),
+            (Ok(_), Err(_)) => std::cmp::Ordering::Less,
+            (Err(_), Ok(_)) => std::cmp::Ordering::Greater,
+            (Err(a), Err(b)) => a.to_string().cmp(&b.to_string()),
+        });
         if ids.is_empty() {
             return Err(Error::Config(format!(
                 "no tenant files (*.json) in {}",
                 dir.display()
             )));
         }
-        ids.iter().map(|id| Self::load(dir, id)).collect()
+        Ok(ids)
     }
 }
 
@@ -309,7 +317,8 @@ pub struct SyncSettings {
     pub overlap: chrono::Duration,
     /// Where a tenant's first pass starts, back from now.
     pub initial_lookback: chrono::Duration,
-    /// How far behind now a window ends. Amazon rejects `LastUpdatedBefore` later than now - 2 min.
+    /// How far behind now a window ends. Amazon rejects `LastUpdatedBefore` later than now - 2 min
+    /// by its own clock; 15 s more absorb a host clock running a little ahead.
     pub upper_lag: chrono::Duration,
     /// Orders per page (1..=100).
     pub page_size: u32,
@@ -325,7 +334,7 @@ impl Default for SyncSettings {
         SyncSettings {
             overlap: chrono::Duration::minutes(10),
             initial_lookback: chrono::Duration::days(30),
-            upper_lag: chrono::Duration::minutes(2),
+            upper_lag: chrono::Duration::seconds(135),
             page_size: 100,
             items_budget: 300,
             request_timeout: Duration::from_secs(30),

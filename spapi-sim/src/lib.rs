@@ -102,12 +102,14 @@ pub enum FaultKind {
     Hang,
 }
 
-/// A fault applying to the next `times` requests of `op` (`None` = any SP-API op, never LWA).
+/// A fault applying to `times` requests of `op` (`None` = any SP-API op, never LWA), after
+/// letting `skip` matching requests through (to fail page 2 after page 1, say).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub op: Option<SimOp>,
     pub kind: FaultKind,
     pub times: u32,
+    pub skip: u32,
 }
 
 #[derive(Debug, Clone, Default)]

@@ -202,6 +202,10 @@ impl State {
             .iter()
             .position(|fault| fault.op.is_none_or(|fault_op| fault_op == op))?;
         let fault = self.faults.get_mut(index)?;
+        if fault.skip > 0 {
+            fault.skip -= 1;
+            return None;
+        }
         fault.times -= 1;
         let kind = fault.kind.clone();
         if fault.times == 0 {

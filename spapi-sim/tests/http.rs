@@ -647,16 +647,19 @@ async fn faults_truncate_html_status_and_hang() {
         op: Some(SimOp::GetOrdersV0),
         kind: FaultKind::TruncatedBody,
         times: 1,
+        skip: 0,
     });
     sim.push_fault(Fault {
         op: None,
         kind: FaultKind::HtmlStatus(502),
         times: 1,
+        skip: 0,
     });
     sim.push_fault(Fault {
         op: Some(SimOp::SearchOrders),
         kind: FaultKind::Status(503),
         times: 2,
+        skip: 0,
     });
 
     let truncated = get(&sim, &token, "/orders/v0/orders", &query).await;
@@ -700,6 +703,7 @@ async fn faults_truncate_html_status_and_hang() {
         op: None,
         kind: FaultKind::Hang,
         times: 1,
+        skip: 0,
     });
     let hung = Client::new()
         .get(format!("{}/orders/v0/orders", sim.base_url()))
@@ -714,6 +718,7 @@ async fn faults_truncate_html_status_and_hang() {
         op: None,
         kind: FaultKind::Status(500),
         times: 5,
+        skip: 0,
     });
     sim.clear_faults();
     assert_eq!(

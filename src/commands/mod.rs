@@ -21,9 +21,10 @@ pub enum ExitStatus {
     Failure = 1,
     /// Usage error, reported by clap (unknown flag, missing `--tenant`, ...).
     Usage = 2,
-    /// Invalid configuration: missing credentials, unreadable or invalid tenant file, bad URL.
+    /// Invalid configuration: missing credentials, bad URL, schema not migrated, or an unreadable
+    /// or invalid tenant file (the other tenants still ran), and no pass failed.
     Config = 3,
-    /// A tenant's pass is already running elsewhere (its lock is held); nothing failed.
+    /// A tenant's pass is already running elsewhere (its lock is held); nothing else went wrong.
     Locked = 4,
 }
 

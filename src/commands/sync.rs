@@ -61,16 +61,29 @@ fn backfill_window(
 
 pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Result<ExitStatus> {
     let config = args.to_config()?;
-    let tenants = if args.selection.all_tenants {
-        TenantConfig::load_all(&config.tenants_dir)?
+    let ids = if args.selection.all_tenants {
+        TenantConfig::list(&config.tenants_dir)?
     } else {
         let mut ids = args.selection.tenants.clone();
         ids.sort();
         ids.dedup();
-        ids.iter()
-            .map(|id| TenantConfig::load(&config.tenants_dir, id))
-            .collect::<Result<Vec<_>>>()?
+        ids.into_iter().map(Ok).collect()
     };
+    // A broken tenant file fails that tenant only; the others are synced.
+    let mut tenants = Vec::new();
+    let mut broken = Vec::new();
+    for id in ids {
+        match id.and_then(|id| TenantConfig::load(&config.tenants_dir, &id)) {
+            Ok(tenant) => tenants.push(tenant),
+            Err(e) => broken.push(e),
+        }
+    }
+    for e in &broken {
+        tracing::error!("{e}");
+    }
+    if tenants.is_empty() {
+        return Ok(ExitStatus::Config);
+    }
     let concurrency = args.concurrency as usize;
     // Each running pass holds a pooled connection at a time plus its lock connection.
     let store = super::connect(database_url, (concurrency as u32) + 2).await?;
@@ -105,7 +118,11 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         .collect()
         .await;
 
-    let mut status = ExitStatus::Success;
+    let mut status = if broken.is_empty() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Config
+    };
     for (tenant, result) in &results {
         match result {
             Ok(report) => tracing::info!(
@@ -121,6 +138,12 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
                 tracing::warn!(tenant, "{e}");
                 if status == ExitStatus::Success {
                     status = ExitStatus::Locked;
+                }
+            }
+            Err(e @ Error::Config(_)) => {
+                tracing::error!(tenant, "{e}");
+                if status != ExitStatus::Failure {
+                    status = ExitStatus::Config;
                 }
             }
             Err(e) => {

@@ -111,9 +111,12 @@ pub(crate) fn backoff(policy: &RetryPolicy) -> ExponentialBuilder {
 }
 
 /// Builds the HTTP client shared by LWA and SP-API calls. TLS certificates are always verified.
+/// Redirects are not followed: a redirected request would carry `x-amz-access-token` (or the
+/// LWA form with the refresh token and client secret) to wherever the redirect points.
 pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
         .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
         .build()

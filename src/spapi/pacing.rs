@@ -23,6 +23,11 @@ use tokio::time::Instant;
 
 use super::Operation;
 
+/// Rates outside this range are not believed (a header of `1e-20` would mean a wait of eons).
+const RATE_RANGE: (f64, f64) = (1e-4, 1_000.0);
+/// No single wait is longer than this, whatever the bucket says.
+const MAX_WAIT: Duration = Duration::from_secs(3_600);
+
 /// A token bucket (rate in tokens per second, capacity `burst`).
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
@@ -56,13 +61,19 @@ impl TokenBucket {
         if self.tokens >= 0.0 {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64(-self.tokens / self.rate)
+            Duration::try_from_secs_f64(-self.tokens / self.rate)
+                .unwrap_or(MAX_WAIT)
+                .min(MAX_WAIT)
         }
     }
 
     /// Amazon told us the rate it applies.
     pub fn set_rate(&mut self, rate: f64, now: Instant) {
-        if rate.is_finite() && rate > 0.0 && (rate - self.rate).abs() > f64::EPSILON {
+        if !rate.is_finite() {
+            return;
+        }
+        let rate = rate.clamp(RATE_RANGE.0, RATE_RANGE.1);
+        if (rate - self.rate).abs() > f64::EPSILON {
             self.refill(now);
             self.rate = rate;
         }
@@ -168,11 +179,12 @@ impl Pacer {
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .as_secs_f64();
-            let tokens = (s.tokens + elapsed * s.rate).min(s.burst);
+            let rate = s.rate.clamp(RATE_RANGE.0, RATE_RANGE.1);
+            let tokens = (s.tokens + elapsed * rate).min(s.burst);
             buckets.insert(
                 s.operation,
                 TokenBucket {
-                    rate: s.rate,
+                    rate,
                     burst: s.burst,
                     tokens,
                     updated: now,
@@ -218,6 +230,17 @@ mod tests {
         let mut full = TokenBucket::new(1.0, 5.0, start);
         full.drain(start);
         assert_eq!(full.reserve(start), Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn absurd_header_rates_are_clamped_instead_of_waiting_forever() {
+        let start = Instant::now();
+        let mut b = TokenBucket::new(0.5, 1.0, start);
+        b.set_rate(1e-20, start);
+        b.reserve(start);
+        assert_eq!(b.reserve(start), MAX_WAIT);
+        b.set_rate(f64::INFINITY, start);
+        assert!((b.rate() - RATE_RANGE.0).abs() < 1e-12);
     }
 
     #[tokio::test(start_paused = true)]

@@ -141,7 +141,9 @@ pub struct ItemBreakdown {
 pub struct DetailedBreakdown {
     #[serde(default)]
     pub subtype: Option<String>,
-    pub value: Money,
+    /// Optional in Amazon's model.
+    #[serde(default)]
+    pub value: Option<Money>,
 }
 
 #[derive(Debug, Deserialize)]

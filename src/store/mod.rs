@@ -69,12 +69,13 @@ pub struct OrderWrite {
 pub enum PageProgress {
     /// More pages follow: remember where to continue if this process dies.
     Continue { window: SyncWindow, token: String },
-    /// That was the last page: the cursor moves to the window's end if the window covered
-    /// the cursor (so no gap opens), or, when the tenant has no cursor yet, if `may_start_cursor`.
-    WindowDone {
-        window: SyncWindow,
-        may_start_cursor: bool,
-    },
+    /// That was the last page: the cursor moves to the window's end (never backwards) and the
+    /// resume point is cleared.
+    WindowDone { window: SyncWindow },
+    /// A page of an operator's backfill: no resume point is saved or cleared (a delta's stays
+    /// intact); after the last page the cursor moves only if the window started at or before it,
+    /// so no gap opens, and a tenant without a cursor keeps none.
+    Backfill { window: SyncWindow, last_page: bool },
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -443,18 +444,26 @@ impl PgStore {
                 .execute(&mut *tx)
                 .await?;
             }
-            PageProgress::WindowDone {
+            PageProgress::Backfill {
                 window,
-                may_start_cursor,
+                last_page: true,
             } => {
-                // Never backwards (GREATEST), never past a gap (a backfill window starting after
-                // the cursor leaves it alone), and a first window sets it.
                 sqlx::query(
-                    "UPDATE marketplace_sync_state SET
-                            cursor = CASE WHEN cursor IS NULL THEN CASE WHEN $4 THEN $3 END
-                                          WHEN $5 <= cursor THEN GREATEST(cursor, $3)
-                                          ELSE cursor END,
-                            resume_api = NULL,
+                    "UPDATE marketplace_sync_state SET cursor = GREATEST(cursor, $3), updated_at = now()
+                      WHERE tenant_id = $1 AND type = $2 AND cursor IS NOT NULL AND $4 <= cursor",
+                )
+                .bind(tenant.as_str())
+                .bind(MARKETPLACE)
+                .bind(window.before)
+                .bind(window.after)
+                .execute(&mut *tx)
+                .await?;
+            }
+            PageProgress::Backfill { .. } => {}
+            PageProgress::WindowDone { window } => {
+                // GREATEST ignores NULL: a first window sets the cursor, later ones never move it back.
+                sqlx::query(
+                    "UPDATE marketplace_sync_state SET cursor = GREATEST(cursor, $3), resume_api = NULL,
                             resume_after = NULL, resume_before = NULL, resume_token = NULL,
                             resume_saved_at = NULL, updated_at = now()
                       WHERE tenant_id = $1 AND type = $2",
@@ -462,8 +471,6 @@ impl PgStore {
                 .bind(tenant.as_str())
                 .bind(MARKETPLACE)
                 .bind(window.before)
-                .bind(may_start_cursor)
-                .bind(window.after)
                 .execute(&mut *tx)
                 .await?;
             }
@@ -720,6 +727,11 @@ async fn apply_items(
 ) -> Result<u64> {
     match update {
         ItemsUpdate::Keep => Ok(0),
+        // Every Amazon order has at least one item: an empty list is not an answer to keep.
+        ItemsUpdate::Replace(items) if items.is_empty() => {
+            let reason = ItemsUpdate::Pending("Amazon returned no items for this order".to_owned());
+            Box::pin(apply_items(tx, tenant, order_id, &reason)).await
+        }
         ItemsUpdate::Pending(reason) => {
             sqlx::query(
                 "UPDATE orders SET items_stale = true, items_error = $4

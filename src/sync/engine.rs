@@ -41,6 +41,14 @@ impl PassKind {
     }
 }
 
+/// Whose window it is: a delta window is resumable and moves the cursor; a backfill window
+/// is neither (an interrupted backfill is simply run again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WindowKind {
+    Delta,
+    Backfill,
+}
+
 /// What a pass did.
 #[derive(Debug, Clone, Default)]
 pub struct PassReport {
@@ -162,7 +170,10 @@ impl<S: OrdersSource> Pass<'_, S> {
             let fresh = now - resume.saved_at < self.source.page_token_ttl();
             if resume.api == self.source.api().as_str() && fresh {
                 tracing::info!(after = %resume.window.after, before = %resume.window.before, "resuming an interrupted window");
-                match self.window(resume.window, Some(resume.token), true).await {
+                match self
+                    .window(resume.window, Some(resume.token), WindowKind::Delta)
+                    .await
+                {
                     Ok(()) => {}
                     // Amazon refused the saved token (expired, or the rules changed): the cursor
                     // never moved past that window, so starting it again loses nothing.
@@ -181,7 +192,7 @@ impl<S: OrdersSource> Pass<'_, S> {
 
         let cursor = self.store.sync_state(&self.tenant.id).await?.cursor;
         match SyncWindow::plan(cursor, now, self.settings) {
-            Some(window) => self.window(window, None, true).await?,
+            Some(window) => self.window(window, None, WindowKind::Delta).await?,
             None => {
                 tracing::info!("nothing to ask Amazon yet: the cursor is at the 2-minute limit")
             }
@@ -190,7 +201,7 @@ impl<S: OrdersSource> Pass<'_, S> {
     }
 
     async fn backfill(&mut self, window: SyncWindow) -> Result<()> {
-        self.window(window, None, false).await?;
+        self.window(window, None, WindowKind::Backfill).await?;
         self.items_catch_up().await
     }
 
@@ -199,19 +210,20 @@ impl<S: OrdersSource> Pass<'_, S> {
         &mut self,
         window: SyncWindow,
         mut token: Option<String>,
-        may_start_cursor: bool,
+        kind: WindowKind,
     ) -> Result<()> {
         self.window = Some(window);
         loop {
             let page = self.source.orders_page(&window, token.as_deref()).await?;
-            let progress = match &page.next_page_token {
-                Some(next) => PageProgress::Continue {
+            let progress = match (kind, &page.next_page_token) {
+                (WindowKind::Delta, Some(next)) => PageProgress::Continue {
                     window,
                     token: next.clone(),
                 },
-                None => PageProgress::WindowDone {
+                (WindowKind::Delta, None) => PageProgress::WindowDone { window },
+                (WindowKind::Backfill, next) => PageProgress::Backfill {
                     window,
-                    may_start_cursor,
+                    last_page: next.is_none(),
                 },
             };
             let writes = self.prepare_page(page.orders).await?;

@@ -7,8 +7,10 @@
 //! - per item: price = the `ITEM` proceeds breakdown, else unit price times quantity; tax = the
 //!   `ITEM` detail of the `TAX` breakdown (its subtotal also holds shipping tax); shipping and
 //!   discount from the `SHIPPING` and `DISCOUNT` breakdowns, absent meaning 0 as v0 serves "0.00";
-//!   the discount is stored positive, as v0's `PromotionDiscount`. Without item proceeds at all
-//!   (pending orders) every amount stays NULL, as v0 serves no prices then either.
+//!   the discount (its `ITEM` detail when itemised) is stored positive, as v0's
+//!   `PromotionDiscount`. Without item proceeds (pending orders) tax, shipping and discount stay
+//!   NULL, as v0 serves none then either; the price is unit price times quantity if Amazon sent
+//!   a unit price, else NULL.
 
 use rust_decimal::Decimal;
 use serde_json::Value;
@@ -92,8 +94,8 @@ pub fn order_with_items(op: Operation, raw: Value) -> Result<(OrderRecord, Vec<I
         .unwrap_or_default()
         .into_iter()
         .zip(order.order_items)
-        .map(|(raw_item, item)| item_record(raw_item, item))
-        .collect();
+        .map(|(raw_item, item)| item_record(op, &order.order_id, raw_item, item))
+        .collect::<Result<Vec<_>>>()?;
     let record = OrderRecord {
         external_order_id: order.order_id,
         marketplace_id: order.sales_channel.and_then(|s| s.marketplace_id),
@@ -108,7 +110,28 @@ pub fn order_with_items(op: Operation, raw: Value) -> Result<(OrderRecord, Vec<I
     Ok((record, items))
 }
 
-fn item_record(raw: Value, item: wire::OrderItem) -> ItemRecord {
+/// The `subtype` detail of a breakdown, when Amazon itemised it.
+fn detail(b: &wire::ItemBreakdown, subtype: &str) -> Option<Decimal> {
+    b.detailed_breakdowns
+        .iter()
+        .filter(|d| d.subtype.as_deref() == Some(subtype))
+        .filter_map(|d| d.value.as_ref().map(|v| v.amount))
+        .reduce(|a, b| a.saturating_add(b))
+}
+
+fn item_record(
+    op: Operation,
+    order_id: &str,
+    raw: Value,
+    item: wire::OrderItem,
+) -> Result<ItemRecord> {
+    let overflow = || Error::BadResponse {
+        operation: op.name(),
+        detail: format!(
+            "order {order_id} item {}: amount out of range",
+            item.order_item_id
+        ),
+    };
     let breakdown = |kind: &str| {
         item.proceeds
             .as_ref()
@@ -119,35 +142,41 @@ fn item_record(raw: Value, item: wire::OrderItem) -> ItemRecord {
         .price
         .as_ref()
         .and_then(|p| p.unit_price.clone());
+    let unit_times_quantity = match &unit_price {
+        Some(u) => Some(
+            u.amount
+                .checked_mul(Decimal::from(item.quantity_ordered))
+                .ok_or_else(overflow)?,
+        ),
+        None => None,
+    };
     let (price, tax, shipping, discount) = match &item.proceeds {
         Some(_) => {
-            let price = breakdown("ITEM").map(|b| b.subtotal.amount).or_else(|| {
-                unit_price
-                    .as_ref()
-                    .map(|u| u.amount * Decimal::from(item.quantity_ordered))
-            });
+            let price = breakdown("ITEM")
+                .map(|b| b.subtotal.amount)
+                .or(unit_times_quantity);
+            // The TAX subtotal holds shipping tax too; only its ITEM detail is the item's tax.
+            // Without details it is the item's tax only when there is no shipping to tax.
             let tax = match breakdown("TAX") {
-                Some(tax) if tax.detailed_breakdowns.is_empty() => tax.subtotal.amount,
-                Some(tax) => tax
-                    .detailed_breakdowns
-                    .iter()
-                    .filter(|d| d.subtype.as_deref() == Some("ITEM"))
-                    .map(|d| d.value.amount)
-                    .sum(),
-                None => Decimal::ZERO,
+                None => Some(Decimal::ZERO),
+                Some(tax) if tax.detailed_breakdowns.is_empty() => breakdown("SHIPPING")
+                    .is_none()
+                    .then_some(tax.subtotal.amount),
+                Some(tax) => Some(detail(tax, "ITEM").unwrap_or(Decimal::ZERO)),
             };
             let shipping = breakdown("SHIPPING").map_or(Decimal::ZERO, |b| b.subtotal.amount);
-            let discount = breakdown("DISCOUNT").map_or(Decimal::ZERO, |b| b.subtotal.amount.abs());
-            (price, Some(tax), Some(shipping), Some(discount))
+            // v0's PromotionDiscount excludes shipping discounts: take the ITEM detail when
+            // Amazon itemised the discount. Stored positive, as v0 serves it.
+            let discount = breakdown("DISCOUNT").map_or(Decimal::ZERO, |b| {
+                if b.detailed_breakdowns.is_empty() {
+                    b.subtotal.amount.abs()
+                } else {
+                    detail(b, "ITEM").unwrap_or(Decimal::ZERO).abs()
+                }
+            });
+            (price, tax, Some(shipping), Some(discount))
         }
-        None => (
-            unit_price
-                .as_ref()
-                .map(|u| u.amount * Decimal::from(item.quantity_ordered)),
-            None,
-            None,
-            None,
-        ),
+        None => (unit_times_quantity, None, None, None),
     };
     let currency = item
         .proceeds
@@ -163,7 +192,7 @@ fn item_record(raw: Value, item: wire::OrderItem) -> ItemRecord {
                 })
         })
         .or_else(|| unit_price.map(|u| u.currency_code));
-    ItemRecord {
+    Ok(ItemRecord {
         order_item_id: item.order_item_id,
         asin: item.product.asin,
         seller_sku: item.product.seller_sku,
@@ -176,7 +205,7 @@ fn item_record(raw: Value, item: wire::OrderItem) -> ItemRecord {
         promotion_discount_amount: discount,
         currency,
         raw,
-    }
+    })
 }
 
 impl OrdersSource for V2026Source {

@@ -1,8 +1,8 @@
 //! The time window of a pass.
 //!
 //! A pass asks Amazon for orders updated in `[after, before]`:
-//! - `before` is now minus the upper lag (2 minutes: Amazon rejects later values and indexes
-//!   updates that late anyway);
+//! - `before` is now minus the upper lag (2 minutes, as Amazon rejects later values and indexes
+//!   updates that late anyway, plus 15 s for clock skew);
 //! - `after` is the stored cursor minus the overlap, because Amazon indexes some updates later
 //!   than their `LastUpdateDate`; on a tenant's first pass it is now minus the initial lookback.
 //!
@@ -56,7 +56,7 @@ mod tests {
         let s = SyncSettings::default();
         let now = at(12, 0, 0) + Duration::milliseconds(750);
         let w = SyncWindow::plan(None, now, &s).unwrap();
-        assert_eq!(w.before, at(11, 58, 0));
+        assert_eq!(w.before, at(11, 57, 45));
         assert_eq!(w.after, at(12, 0, 0) - Duration::days(30));
     }
 
@@ -65,7 +65,7 @@ mod tests {
         let s = SyncSettings::default();
         let w = SyncWindow::plan(Some(at(11, 0, 0)), at(12, 0, 0), &s).unwrap();
         assert_eq!(w.after, at(10, 50, 0));
-        assert_eq!(w.before, at(11, 58, 0));
+        assert_eq!(w.before, at(11, 57, 45));
     }
 
     #[test]

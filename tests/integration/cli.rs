@@ -246,6 +246,25 @@ async fn configuration_errors_exit_3_and_name_the_problem(pool: PgPool) {
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out).contains("LWA_CLIENT_ID"));
 
+    // With --all-tenants a broken file fails alone: the others are synced, the exit code says 3.
+    write_tenant(dir.path(), &sim, "fine", "2026-01-01");
+    std::fs::write(dir.path().join("not.a.tenant.json"), "{}").unwrap();
+    let out = run(
+        keybuzz(&sim, &pool, dir.path()),
+        &["delta", "--all-tenants"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("broken.json") && text(&out).contains("not.a.tenant.json"));
+    let synced = count(
+        &pool,
+        "SELECT count(*) FROM sync_runs WHERE tenant_id = $1 AND outcome = 'success'",
+        "fine",
+    )
+    .await;
+    assert_eq!(synced, 1);
+    assert_no_secret(&out);
+
     // clap's own usage errors keep clap's code.
     let out = run(
         keybuzz(&sim, &pool, dir.path()),

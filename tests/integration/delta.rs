@@ -184,10 +184,7 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
         order: o,
         items: ItemsUpdate::Keep,
     };
-    let done = PageProgress::WindowDone {
-        window,
-        may_start_cursor: true,
-    };
+    let done = PageProgress::WindowDone { window };
     let n = store
         .write_page(
             &tenant,
@@ -318,25 +315,49 @@ async fn throttled_requests_are_retried_and_counted(pool: PgPool) {
 #[sqlx::test]
 async fn failed_answers_fail_the_run_keep_the_cursor_and_the_next_pass_recovers(pool: PgPool) {
     let sim = sim().await;
-    sim.seed_orders(SELLER, 20, 9, hours_ago(2), Duration::days(5));
+    let now0 = Utc::now().trunc_subsecs(0);
+    sim.seed_orders(SELLER, 20, 9, now0 - Duration::hours(2), Duration::days(5));
+    // 150 orders changed after the first pass: two pages of getOrders for the second.
+    let template = sim.orders(SELLER)[0].clone();
+    let later: Vec<_> = (0..150)
+        .map(|i| {
+            let mut o = template.clone();
+            o.order_id = format!("171-4000000-{i:07}");
+            o.last_update_date = now0 - Duration::minutes(20);
+            o
+        })
+        .collect();
     let kinds = [
         ("t-503", FaultKind::Status(503), "503"),
         ("t-html", FaultKind::HtmlStatus(502), "502"),
         ("t-trunc", FaultKind::TruncatedBody, "not complete JSON"),
     ];
     for (id, kind, expected) in kinds {
+        for o in &later {
+            sim.upsert_order(SELLER, SimOrderExt::older(o, now0));
+        }
         let t = tenant(&sim, id, OrdersApi::V0);
-        expect_ok(delta(&sim, &pool, &t, Utc::now() - Duration::minutes(30)).await);
+        expect_ok(delta(&sim, &pool, &t, now0 - Duration::minutes(30)).await);
         let cursor1 = cursor(&pool, id).await.unwrap();
-        let orders1 = order_count(&pool, id).await;
+        assert_eq!(order_count(&pool, id).await, 20);
+        for o in &later {
+            sim.upsert_order(SELLER, o.clone());
+        }
 
+        // Page 1 of the second pass is served and committed; page 2 keeps failing.
         sim.push_fault(Fault {
             op: Some(SimOp::GetOrdersV0),
             kind,
             times: 100,
+            skip: 1,
         });
         let err = expect_err(delta(&sim, &pool, &t, Utc::now()).await);
         assert!(err.to_string().contains(expected), "{id}: {err}");
+        assert_eq!(
+            order_count(&pool, id).await,
+            20 + 100,
+            "{id}: page 1 was kept"
+        );
         assert_eq!(
             cursor(&pool, id).await,
             Some(cursor1),
@@ -352,10 +373,21 @@ async fn failed_answers_fail_the_run_keep_the_cursor_and_the_next_pass_recovers(
         .await
         .unwrap();
         assert_eq!(outcome, "failed");
-        assert_eq!(order_count(&pool, id).await, orders1);
 
         sim.clear_faults();
+        let before = sim.requests().len();
         expect_ok(delta(&sim, &pool, &t, Utc::now()).await);
+        let resumed = sim.requests()[before..]
+            .iter()
+            .find(|r| r.op == SimOp::GetOrdersV0)
+            .unwrap()
+            .raw_query
+            .clone();
+        assert!(
+            resumed.contains("NextToken="),
+            "{id}: resumed at page 2: {resumed}"
+        );
+        assert_eq!(order_count(&pool, id).await, 170, "{id}: nothing lost");
         assert!(
             cursor(&pool, id).await.unwrap() > cursor1,
             "{id}: cursor moves again"
@@ -364,38 +396,82 @@ async fn failed_answers_fail_the_run_keep_the_cursor_and_the_next_pass_recovers(
     }
 }
 
+/// The 150 "later" orders as they looked before their update: outside every first pass.
+struct SimOrderExt;
+impl SimOrderExt {
+    fn older(o: &spapi_sim::SimOrder, now0: chrono::DateTime<Utc>) -> spapi_sim::SimOrder {
+        let mut old = o.clone();
+        old.purchase_date = now0 - Duration::days(60);
+        old.last_update_date = now0 - Duration::days(60);
+        old
+    }
+}
+
 #[sqlx::test]
 async fn transient_faults_and_hangs_are_retried_within_the_pass(pool: PgPool) {
     let sim = sim().await;
     sim.seed_orders(SELLER, 10, 4, hours_ago(1), Duration::days(2));
     let t = tenant(&sim, "t1", OrdersApi::V0);
-    sim.push_fault(Fault {
-        op: Some(SimOp::GetOrdersV0),
-        kind: FaultKind::Status(500),
-        times: 1,
-    });
-    sim.push_fault(Fault {
-        op: Some(SimOp::GetOrdersV0),
-        kind: FaultKind::Hang,
-        times: 1,
-    });
-    sim.push_fault(Fault {
-        op: Some(SimOp::GetOrderItemsV0),
-        kind: FaultKind::TruncatedBody,
-        times: 1,
-    });
+    for (op, kind) in [
+        (SimOp::GetOrdersV0, FaultKind::Status(500)),
+        (SimOp::GetOrdersV0, FaultKind::Hang),
+        (SimOp::GetOrderItemsV0, FaultKind::TruncatedBody),
+    ] {
+        sim.push_fault(Fault {
+            op: Some(op),
+            kind,
+            times: 1,
+            skip: 0,
+        });
+    }
     let s = SyncSettings {
         request_timeout: StdDuration::from_millis(500),
         ..settings()
     };
     let report = expect_ok(delta_with(&sim, &pool, &t, &s, Utc::now()).await);
     assert_eq!(order_count(&pool, "t1").await, 10);
-    assert_eq!(report.items_pending, 0);
-    assert!(
-        report.api_calls >= 1 + 10 + 3,
-        "three failed attempts were retried: {}",
-        report.api_calls
+    assert_eq!(
+        report.items_pending, 0,
+        "the truncated items answer was retried"
     );
+    let requests = sim.requests();
+    assert_eq!(
+        report.api_calls,
+        requests.len() as u64,
+        "every attempt is counted"
+    );
+    let orders: Vec<u16> = requests
+        .iter()
+        .filter(|r| r.op == SimOp::GetOrdersV0)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        orders,
+        vec![500, 0, 200],
+        "500, then a hang (never answered), then success"
+    );
+}
+
+#[sqlx::test]
+async fn an_order_served_without_items_stays_marked(pool: PgPool) {
+    let sim = sim().await;
+    sim.seed_orders(SELLER, 3, 4, hours_ago(2), Duration::days(2));
+    let mut empty = sim.orders(SELLER)[0].clone();
+    empty.order_id = "171-5000000-0000001".into();
+    empty.items.clear();
+    empty.last_update_date = hours_ago(1);
+    sim.upsert_order(SELLER, empty.clone());
+    let t = tenant(&sim, "t1", OrdersApi::V0);
+    let report = expect_ok(delta(&sim, &pool, &t, Utc::now()).await);
+    assert_eq!(report.items_pending, 1);
+    let error: Option<String> = sqlx::query_scalar(
+        "SELECT items_error FROM orders WHERE external_order_id = $1 AND items_stale",
+    )
+    .bind(&empty.order_id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(error.unwrap().contains("no items"));
 }
 
 #[sqlx::test]

@@ -233,8 +233,10 @@ pub async fn snapshot(pool: &PgPool, tenant: &str) -> Vec<String> {
 /// The normalized columns of a tenant's orders and items, for comparing two tenants.
 pub async fn normalized(pool: &PgPool, tenant: &str) -> (Vec<String>, Vec<String>) {
     let orders = sqlx::query(
-        "SELECT concat_ws('|', external_order_id, marketplace, marketplace_id, status, purchase_date,
-                last_update_date, fulfillment_channel, order_total_amount::numeric(20,4), order_total_currency) AS t
+        // concat_ws would drop NULLs, hiding NULL-vs-0 differences: spell them out.
+        "SELECT concat_ws('|', external_order_id, marketplace, coalesce(marketplace_id, '∅'), status,
+                purchase_date, last_update_date, coalesce(fulfillment_channel, '∅'),
+                coalesce(order_total_amount::numeric(20,4)::text, '∅'), coalesce(order_total_currency, '∅')) AS t
            FROM orders WHERE tenant_id = $1 ORDER BY external_order_id",
     )
     .bind(tenant)
@@ -242,9 +244,11 @@ pub async fn normalized(pool: &PgPool, tenant: &str) -> (Vec<String>, Vec<String
     .await
     .unwrap();
     let items = sqlx::query(
-        "SELECT concat_ws('|', external_order_id, order_item_id, asin, seller_sku, title, quantity_ordered,
-                quantity_shipped, item_price_amount::numeric(20,4), item_tax_amount::numeric(20,4),
-                shipping_price_amount::numeric(20,4), promotion_discount_amount::numeric(20,4), currency) AS t
+        "SELECT concat_ws('|', external_order_id, order_item_id, coalesce(asin, '∅'), coalesce(seller_sku, '∅'),
+                coalesce(title, '∅'), quantity_ordered, coalesce(quantity_shipped::text, '∅'),
+                coalesce(item_price_amount::numeric(20,4)::text, '∅'), coalesce(item_tax_amount::numeric(20,4)::text, '∅'),
+                coalesce(shipping_price_amount::numeric(20,4)::text, '∅'),
+                coalesce(promotion_discount_amount::numeric(20,4)::text, '∅'), coalesce(currency, '∅')) AS t
            FROM order_items WHERE tenant_id = $1 ORDER BY external_order_id, order_item_id",
     )
     .bind(tenant)
