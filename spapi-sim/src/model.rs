@@ -122,6 +122,10 @@ pub struct SimOrder {
     pub buyer_email: Option<String>,
     pub buyer_name: Option<String>,
     pub items: Vec<SimItem>,
+    /// Test hook for malformed data: top-level fields that replace the rendered order's own, in
+    /// whichever version's rendering has them (`OrderStatus` affects v0 only, `fulfillment`
+    /// v2026 only). Empty for every generated order.
+    pub overrides: serde_json::Map<String, serde_json::Value>,
 }
 
 impl SimOrder {

@@ -19,6 +19,15 @@ fn money(currency: &str, amount: Decimal) -> Value {
     json!({"amount": money_string(amount), "currencyCode": currency})
 }
 
+/// Replaces the fields a test asked to corrupt (see [`SimOrder::overrides`]).
+fn apply_overrides(out: &mut Map<String, Value>, order: &SimOrder) {
+    for (key, value) in &order.overrides {
+        if out.contains_key(key) {
+            out.insert(key.clone(), value.clone());
+        }
+    }
+}
+
 pub fn v0_order(order: &SimOrder) -> Value {
     let mut out = Map::new();
     out.insert("AmazonOrderId".into(), json!(order.order_id));
@@ -76,6 +85,7 @@ pub fn v0_order(order: &SimOrder) -> Value {
     if !buyer.is_empty() {
         out.insert("BuyerInfo".into(), Value::Object(buyer));
     }
+    apply_overrides(&mut out, order);
     Value::Object(out)
 }
 
@@ -279,6 +289,7 @@ pub fn v2026_order(order: &SimOrder, included: Included) -> Value {
         .map(|item| v2026_item(order, item, included))
         .collect();
     out.insert("orderItems".into(), Value::Array(items));
+    apply_overrides(&mut out, order);
     Value::Object(out)
 }
 
@@ -320,6 +331,7 @@ mod tests {
                 item("1", 2, 1000, 400, 499, 100, 200),
                 item("2", 1, 550, 110, 0, 0, 0),
             ],
+            overrides: serde_json::Map::new(),
         }
     }
 

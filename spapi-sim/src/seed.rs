@@ -172,6 +172,7 @@ pub fn generate_orders(
                 buyer_email: has_buyer.then(|| format!("{mailbox}@marketplace.amazon.fr")),
                 buyer_name: has_buyer.then(|| buyer_name.to_string()),
                 items,
+                overrides: serde_json::Map::new(),
             }
         })
         .collect()

@@ -71,6 +71,12 @@ pub fn human(s: &TenantStatus, now: DateTime<Utc>) -> String {
             s.counts.orders, s.counts.items, s.counts.orders_awaiting_items
         ),
     ];
+    if s.counts.orders_quarantined > 0 {
+        lines.push(format!(
+            "  quarantined    {} orders Amazon sent could not be read (table order_quarantine)",
+            s.counts.orders_quarantined
+        ));
+    }
     if let Some(run) = &s.last_run {
         lines.push(format!(
             "  last run       {} via {}: {}, {} orders and {} items written, {} API calls, {} throttled",

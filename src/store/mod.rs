@@ -19,7 +19,7 @@ use crate::config::{OrdersApi, TenantId};
 use crate::error::{Error, Result};
 use crate::spapi::Operation;
 use crate::spapi::pacing::BucketSnapshot;
-use crate::sync::{ItemRecord, OrderRecord, SyncWindow};
+use crate::sync::{ItemRecord, OrderRecord, RejectedOrder, SyncWindow};
 
 /// The `marketplace` / `type` value of every row this tool writes.
 pub const MARKETPLACE: &str = "AMAZON";
@@ -82,12 +82,14 @@ pub enum PageProgress {
 pub struct WriteCounts {
     pub orders: u64,
     pub items: u64,
+    pub quarantined: u64,
 }
 
 impl std::ops::AddAssign for WriteCounts {
     fn add_assign(&mut self, other: Self) {
         self.orders += other.orders;
         self.items += other.items;
+        self.quarantined += other.quarantined;
     }
 }
 
@@ -163,6 +165,8 @@ pub struct Counts {
     pub items: i64,
     /// Orders whose items are missing or stale.
     pub orders_awaiting_items: i64,
+    /// Orders Amazon sent that could not be read (table `order_quarantine`).
+    pub orders_quarantined: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -174,6 +178,7 @@ pub struct RunView {
     pub finished_at: Option<String>,
     pub outcome: String,
     pub orders_upserted: i32,
+    pub orders_quarantined: i32,
     pub items_upserted: i32,
     pub api_calls: i32,
     pub throttled: i32,
@@ -339,7 +344,7 @@ impl PgStore {
         sqlx::query(
             "UPDATE sync_runs SET finished_at = now(), outcome = $2, window_after = $3, window_before = $4,
                     orders_upserted = $5, items_upserted = $6, items_pending = $7, api_calls = $8,
-                    throttled = $9, error = $10
+                    throttled = $9, error = $10, orders_quarantined = $11
               WHERE id = $1",
         )
         .bind(run_id)
@@ -352,6 +357,7 @@ impl PgStore {
         .bind(clamp_i32(summary.api_calls))
         .bind(clamp_i32(summary.throttled))
         .bind(summary.error.as_deref())
+        .bind(clamp_i32(summary.counts.quarantined))
         .execute(&mut *tx)
         .await?;
         match &summary.error {
@@ -421,12 +427,31 @@ impl PgStore {
         tenant: &TenantId,
         api: OrdersApi,
         writes: &[OrderWrite],
+        rejected: &[RejectedOrder],
         progress: &PageProgress,
     ) -> Result<WriteCounts> {
         let mut tx = self.pool.begin().await?;
         let mut counts = WriteCounts::default();
         for write in writes {
             counts += write_order(&mut tx, tenant, api, write).await?;
+        }
+        for r in rejected {
+            sqlx::query(
+                "INSERT INTO order_quarantine (tenant_id, marketplace, external_order_id, source_api, raw, error)
+                 VALUES ($1, $2, COALESCE($3, 'unidentified:' || md5($5::text)), $4, $5, $6)
+                 ON CONFLICT (tenant_id, marketplace, external_order_id) DO UPDATE SET
+                     source_api = EXCLUDED.source_api, raw = EXCLUDED.raw, error = EXCLUDED.error,
+                     last_seen_at = now()",
+            )
+            .bind(tenant.as_str())
+            .bind(MARKETPLACE)
+            .bind(r.order_id.as_deref())
+            .bind(api.as_str())
+            .bind(&r.raw)
+            .bind(&r.error)
+            .execute(&mut *tx)
+            .await?;
+            counts.quarantined += 1;
         }
         match progress {
             PageProgress::Continue { window, token } => {
@@ -616,14 +641,16 @@ impl PgStore {
         let counts = sqlx::query(
             "SELECT (SELECT count(*) FROM orders WHERE tenant_id = $1 AND marketplace = $2) AS orders,
                     (SELECT count(*) FROM order_items WHERE tenant_id = $1 AND marketplace = $2) AS items,
-                    (SELECT count(*) FROM orders WHERE tenant_id = $1 AND marketplace = $2 AND items_stale) AS awaiting",
+                    (SELECT count(*) FROM orders WHERE tenant_id = $1 AND marketplace = $2 AND items_stale) AS awaiting,
+                    (SELECT count(*) FROM order_quarantine WHERE tenant_id = $1 AND marketplace = $2) AS quarantined",
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
         .fetch_one(&self.pool)
         .await?;
         let last_run = sqlx::query(
-            "SELECT command, orders_api, started_at, finished_at, outcome, orders_upserted, items_upserted,
+            "SELECT command, orders_api, started_at, finished_at, outcome, orders_upserted,
+                    orders_quarantined, items_upserted,
                     api_calls, throttled, error
                FROM sync_runs WHERE tenant_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1",
         )
@@ -635,9 +662,12 @@ impl PgStore {
                 command: r.try_get("command")?,
                 orders_api: r.try_get("orders_api")?,
                 started_at: js_time(r.try_get("started_at")?),
-                finished_at: r.try_get::<Option<DateTime<Utc>>, _>("finished_at")?.map(js_time),
+                finished_at: r
+                    .try_get::<Option<DateTime<Utc>>, _>("finished_at")?
+                    .map(js_time),
                 outcome: r.try_get("outcome")?,
                 orders_upserted: r.try_get("orders_upserted")?,
+                orders_quarantined: r.try_get("orders_quarantined")?,
                 items_upserted: r.try_get("items_upserted")?,
                 api_calls: r.try_get("api_calls")?,
                 throttled: r.try_get("throttled")?,
@@ -653,6 +683,7 @@ impl PgStore {
                 orders: counts.try_get("orders")?,
                 items: counts.try_get("items")?,
                 orders_awaiting_items: counts.try_get("awaiting")?,
+                orders_quarantined: counts.try_get("quarantined")?,
             },
             last_run,
         })
@@ -712,10 +743,20 @@ async fn write_order(
     .execute(&mut **tx)
     .await?
     .rows_affected();
+    // A readable copy supersedes a quarantined one.
+    sqlx::query(
+        "DELETE FROM order_quarantine WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = $3",
+    )
+    .bind(tenant.as_str())
+    .bind(MARKETPLACE)
+    .bind(&o.external_order_id)
+    .execute(&mut **tx)
+    .await?;
     let items = apply_items(tx, tenant, &o.external_order_id, &write.items).await?;
     Ok(WriteCounts {
         orders: upserted,
         items,
+        quarantined: 0,
     })
 }
 
@@ -754,31 +795,32 @@ async fn apply_items(
             .bind(order_id)
             .execute(&mut **tx)
             .await?;
-            for item in items {
-                sqlx::query(
-                    "INSERT INTO order_items (tenant_id, marketplace, external_order_id, order_item_id, asin,
-                                              seller_sku, title, quantity_ordered, quantity_shipped,
-                                              item_price_amount, item_tax_amount, shipping_price_amount,
-                                              promotion_discount_amount, currency, raw)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-                )
-                .bind(tenant.as_str())
-                .bind(MARKETPLACE)
-                .bind(order_id)
-                .bind(&item.order_item_id)
-                .bind(&item.asin)
-                .bind(&item.seller_sku)
-                .bind(&item.title)
-                .bind(item.quantity_ordered)
-                .bind(item.quantity_shipped)
-                .bind(item.item_price_amount)
-                .bind(item.item_tax_amount)
-                .bind(item.shipping_price_amount)
-                .bind(item.promotion_discount_amount)
-                .bind(&item.currency)
-                .bind(&item.raw)
-                .execute(&mut **tx)
-                .await?;
+            // One statement per 1,000 items (Postgres allows 65,535 bind parameters).
+            for chunk in items.chunks(1_000) {
+                let mut insert = sqlx::QueryBuilder::<Postgres>::new(
+                "INSERT INTO order_items (tenant_id, marketplace, external_order_id, order_item_id, asin,
+                                          seller_sku, title, quantity_ordered, quantity_shipped,
+                                          item_price_amount, item_tax_amount, shipping_price_amount,
+                                          promotion_discount_amount, currency, raw) ",
+            );
+                insert.push_values(chunk, |mut row, item| {
+                    row.push_bind(tenant.as_str())
+                        .push_bind(MARKETPLACE)
+                        .push_bind(order_id)
+                        .push_bind(&item.order_item_id)
+                        .push_bind(&item.asin)
+                        .push_bind(&item.seller_sku)
+                        .push_bind(&item.title)
+                        .push_bind(item.quantity_ordered)
+                        .push_bind(item.quantity_shipped)
+                        .push_bind(item.item_price_amount)
+                        .push_bind(item.item_tax_amount)
+                        .push_bind(item.shipping_price_amount)
+                        .push_bind(item.promotion_discount_amount)
+                        .push_bind(&item.currency)
+                        .push_bind(&item.raw);
+                });
+                insert.build().execute(&mut **tx).await?;
             }
             let updated = sqlx::query(
                 "UPDATE orders SET items_stale = false, items_fetched_at = now(),

@@ -149,6 +149,7 @@ async fn locked_pass<S: OrdersSource>(
     tracing::info!(
         orders = summary.counts.orders,
         items = summary.counts.items,
+        quarantined = summary.counts.quarantined,
         items_pending = items_pending.unwrap_or(-1),
         api_calls = summary.api_calls,
         throttled = summary.throttled,
@@ -226,10 +227,23 @@ impl<S: OrdersSource> Pass<'_, S> {
                     last_page: next.is_none(),
                 },
             };
+            for r in &page.rejected {
+                tracing::warn!(
+                    order_id = r.order_id.as_deref().unwrap_or("?"),
+                    "order quarantined, not synced: {}",
+                    r.error
+                );
+            }
             let writes = self.prepare_page(page.orders).await?;
             let written = self
                 .store
-                .write_page(&self.tenant.id, self.source.api(), &writes, &progress)
+                .write_page(
+                    &self.tenant.id,
+                    self.source.api(),
+                    &writes,
+                    &page.rejected,
+                    &progress,
+                )
                 .await?;
             self.counts += written;
             tracing::debug!(
@@ -266,6 +280,10 @@ impl<S: OrdersSource> Pass<'_, S> {
                     (changed, s.items_stale)
                 }
             };
+            if !changed && !stale {
+                // Already stored exactly so, items included: nothing to write.
+                continue;
+            }
             let items = match fetched.items {
                 Some(inline) if changed || stale => ItemsUpdate::Replace(inline),
                 Some(_) => ItemsUpdate::Keep,

@@ -127,12 +127,43 @@ pub struct FetchedOrder {
     pub items: Option<Vec<ItemRecord>>,
 }
 
+/// An order of a page that could not be read: it is quarantined, not allowed to stall the
+/// tenant.
+#[derive(Debug, Clone)]
+pub struct RejectedOrder {
+    pub order_id: Option<String>,
+    pub raw: Value,
+    pub error: String,
+}
+
 /// One page of a window.
 #[derive(Debug, Clone)]
 pub struct OrdersPage {
     pub orders: Vec<FetchedOrder>,
+    pub rejected: Vec<RejectedOrder>,
     /// Absent on the last page.
     pub next_page_token: Option<String>,
+}
+
+/// Splits a page's raw orders into readable ones and rejected ones.
+pub(crate) fn sort_orders(
+    raws: Vec<Value>,
+    id_key: &str,
+    read: impl Fn(Value) -> Result<FetchedOrder>,
+) -> (Vec<FetchedOrder>, Vec<RejectedOrder>) {
+    let mut orders = Vec::new();
+    let mut rejected = Vec::new();
+    for raw in raws {
+        match read(raw.clone()) {
+            Ok(order) => orders.push(order),
+            Err(e) => rejected.push(RejectedOrder {
+                order_id: raw.get(id_key).and_then(Value::as_str).map(str::to_owned),
+                raw,
+                error: e.to_string(),
+            }),
+        }
+    }
+    (orders, rejected)
 }
 
 /// Where orders come from: one implementation per Orders API version.

@@ -10,6 +10,7 @@ use serde_json::Value;
 use super::window::amazon_time;
 use super::{
     FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, OrdersSource, SyncWindow,
+    sort_orders,
 };
 use crate::config::OrdersApi;
 use crate::error::{Error, Result};
@@ -141,14 +142,12 @@ impl OrdersSource for V0Source {
             .get_json(op, wire::GET_ORDERS_PATH, &query)
             .await?;
         let list: wire::GetOrdersResponse = view(op, "response", &body)?;
-        let orders = list
-            .payload
-            .orders
-            .into_iter()
-            .map(|raw| order_record(raw).map(|order| FetchedOrder { order, items: None }))
-            .collect::<Result<Vec<_>>>()?;
+        let (orders, rejected) = sort_orders(list.payload.orders, "AmazonOrderId", |raw| {
+            order_record(raw).map(|order| FetchedOrder { order, items: None })
+        });
         Ok(OrdersPage {
             orders,
+            rejected,
             next_page_token: list.payload.next_token.filter(|t| !t.is_empty()),
         })
     }

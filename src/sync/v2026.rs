@@ -19,6 +19,7 @@ use super::v0::view;
 use super::window::amazon_time;
 use super::{
     FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, OrdersSource, SyncWindow,
+    sort_orders,
 };
 use crate::config::OrdersApi;
 use crate::error::{Error, Result};
@@ -243,18 +244,15 @@ impl OrdersSource for V2026Source {
             .get_json(op, wire::SEARCH_ORDERS_PATH, &query)
             .await?;
         let list: wire::SearchOrdersResponse = view(op, "response", &body)?;
-        let orders = list
-            .orders
-            .into_iter()
-            .map(|raw| {
-                order_with_items(op, raw).map(|(order, items)| FetchedOrder {
-                    order,
-                    items: Some(items),
-                })
+        let (orders, rejected) = sort_orders(list.orders, "orderId", |raw| {
+            order_with_items(op, raw).map(|(order, items)| FetchedOrder {
+                order,
+                items: Some(items),
             })
-            .collect::<Result<Vec<_>>>()?;
+        });
         Ok(OrdersPage {
             orders,
+            rejected,
             next_page_token: list
                 .pagination
                 .and_then(|p| p.next_token)

@@ -190,6 +190,7 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
             &tenant,
             OrdersApi::V0,
             &[write(order("2026-11-02T10:00:00Z", "Shipped"))],
+            &[],
             &done,
         )
         .await
@@ -200,6 +201,7 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
             &tenant,
             OrdersApi::V0,
             &[write(order("2026-11-01T12:00:00Z", "Unshipped"))],
+            &[],
             &done,
         )
         .await
@@ -660,4 +662,74 @@ async fn a_backfill_reads_old_history_without_moving_the_cursor_past_a_gap(pool:
             .await,
     );
     assert_eq!(cursor(&pool, "t1").await, Some(cursor1));
+}
+
+#[sqlx::test]
+async fn an_unreadable_order_is_quarantined_without_stalling_the_tenant(pool: PgPool) {
+    let sim = sim().await;
+    let now0 = Utc::now().trunc_subsecs(0);
+    sim.seed_orders(SELLER, 8, 12, now0 - Duration::hours(2), Duration::days(2));
+    let mut odd = sim.orders(SELLER)[0].clone();
+    odd.order_id = "171-6000000-0000001".into();
+    odd.last_update_date = now0 - Duration::hours(1);
+    odd.overrides.insert("OrderStatus".into(), "OnHold".into());
+    odd.overrides.insert(
+        "fulfillment".into(),
+        serde_json::json!({"fulfillmentStatus": "ON_HOLD"}),
+    );
+    sim.upsert_order(SELLER, odd.clone());
+
+    for (id, api, expected) in [
+        ("t-v0", OrdersApi::V0, "OnHold"),
+        ("t-v2026", OrdersApi::V2026, "ON_HOLD"),
+    ] {
+        let t = tenant(&sim, id, api);
+        let report = expect_ok(delta(&sim, &pool, &t, now0 - Duration::minutes(30)).await);
+        assert_eq!(report.counts.quarantined, 1, "{id}");
+        assert_eq!(
+            order_count(&pool, id).await,
+            8,
+            "{id}: the others are synced"
+        );
+        assert!(
+            cursor(&pool, id).await.is_some(),
+            "{id}: the cursor moves on"
+        );
+        let (error, raw): (String, serde_json::Value) = sqlx::query_as(
+            "SELECT error, raw FROM order_quarantine WHERE tenant_id = $1 AND external_order_id = $2",
+        )
+        .bind(id)
+        .bind(&odd.order_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(
+            error.contains(expected) && error.contains(&odd.order_id),
+            "{id}: {error}"
+        );
+        assert!(
+            raw.to_string().contains(expected),
+            "{id}: kept as Amazon sent it"
+        );
+    }
+
+    // Amazon (or a fixed parser) sends a readable copy: it is synced and leaves quarantine.
+    odd.overrides.clear();
+    odd.last_update_date = now0 - Duration::minutes(20);
+    sim.upsert_order(SELLER, odd.clone());
+    for (id, api) in [("t-v0", OrdersApi::V0), ("t-v2026", OrdersApi::V2026)] {
+        let t = tenant(&sim, id, api);
+        expect_ok(delta(&sim, &pool, &t, Utc::now()).await);
+        assert_eq!(order_count(&pool, id).await, 9, "{id}");
+        assert_eq!(
+            count(
+                &pool,
+                "SELECT count(*) FROM order_quarantine WHERE tenant_id = $1",
+                id
+            )
+            .await,
+            0,
+            "{id}"
+        );
+    }
 }

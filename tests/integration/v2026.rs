@@ -241,6 +241,7 @@ async fn an_interrupted_window_resumes_from_its_page_token(pool: PgPool) {
             &t.id,
             OrdersApi::V2026,
             &writes,
+            &[],
             &PageProgress::Continue {
                 window,
                 token: token.clone(),
