@@ -124,6 +124,11 @@ impl SimHandle {
         self.shared.lock().faults.push_back(fault);
     }
 
+    /// The next `times` LWA token requests answer 500 `server_error`, whatever they carry.
+    pub fn fail_lwa(&self, times: u32) {
+        self.shared.lock().lwa_outages = times;
+    }
+
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
     }

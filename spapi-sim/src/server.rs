@@ -315,7 +315,21 @@ async fn unknown_route(uri: Uri) -> Response {
 /// `POST /auth/o2/token`: Login with Amazon's refresh-token grant. Accepts the form body the JS
 /// helper sends and the JSON body the Java SDK sends. Never logs the secrets it receives.
 async fn lwa_token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (status, answer) = lwa_answer(&shared, &headers, &body);
+    let outage = {
+        let mut state = shared.lock();
+        let down = state.lwa_outages > 0;
+        state.lwa_outages = state.lwa_outages.saturating_sub(1);
+        down
+    };
+    let (status, answer) = if outage {
+        lwa_error(
+            500,
+            "server_error",
+            "The server encountered an internal error.",
+        )
+    } else {
+        lwa_answer(&shared, &headers, &body)
+    };
     {
         let mut state = shared.lock();
         state.stats.lwa_requests += 1;

@@ -34,6 +34,7 @@ impl Shared {
                 bucket_overrides: HashMap::new(),
                 buckets: HashMap::new(),
                 faults: VecDeque::new(),
+                lwa_outages: 0,
                 stats: SimStats::default(),
                 requests: Vec::new(),
                 rng: SplitMix64::new(entropy),
@@ -104,6 +105,8 @@ pub(crate) struct State {
     pub bucket_overrides: HashMap<SimOp, (f64, u32)>,
     pub buckets: HashMap<(String, SimOp), Bucket>,
     pub faults: VecDeque<Fault>,
+    /// Token requests still to be answered 500 `server_error` (see `SimHandle::fail_lwa`).
+    pub lwa_outages: u32,
     pub stats: SimStats,
     pub requests: Vec<RecordedRequest>,
     pub rng: SplitMix64,

@@ -263,10 +263,17 @@ async fn paced_requests_stay_within_amazons_buckets_across_processes(pool: PgPoo
     let now0 = Utc::now().trunc_subsecs(0);
     sim.seed_orders(SELLER, 45, 3, now0 - Duration::hours(1), Duration::days(5));
     let t = tenant(&sim, "t1", OrdersApi::V0);
+    let started = std::time::Instant::now();
     let first = expect_ok(delta(&sim, &pool, &t, now0 - Duration::minutes(30)).await);
     assert_eq!(
         first.throttled, 0,
         "burst, then paced at the header's rate: no 429"
+    );
+    // 45 item calls: 30 from the burst, 15 paced at 40/s, so never faster than 375 ms.
+    assert!(
+        started.elapsed() >= StdDuration::from_millis(375),
+        "{:?}",
+        started.elapsed()
     );
 
     // A new process right away: Amazon's bucket is still nearly empty. Restored from the
@@ -732,4 +739,22 @@ async fn an_unreadable_order_is_quarantined_without_stalling_the_tenant(pool: Pg
             "{id}"
         );
     }
+}
+
+#[sqlx::test]
+async fn a_login_with_amazon_outage_is_retried(pool: PgPool) {
+    let sim = sim().await;
+    sim.seed_orders(SELLER, 3, 2, hours_ago(1), Duration::days(1));
+    let t = tenant(&sim, "t1", OrdersApi::V2026);
+    sim.fail_lwa(2);
+    expect_ok(delta(&sim, &pool, &t, Utc::now()).await);
+    let stats = sim.stats();
+    assert_eq!((stats.lwa_requests, stats.lwa_failures), (3, 2));
+    assert_eq!(order_count(&pool, "t1").await, 3);
+
+    // An outage longer than the retry budget fails the pass with a clear message.
+    sim.fail_lwa(100);
+    let err = expect_err(delta(&sim, &pool, &t, Utc::now()).await);
+    assert!(matches!(err, Error::Auth(_)), "{err}");
+    assert!(err.to_string().contains("500"), "{err}");
 }
