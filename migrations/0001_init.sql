@@ -83,7 +83,6 @@ CREATE TABLE sync_runs (
     window_after     timestamptz,
     window_before    timestamptz,
     orders_upserted  integer     NOT NULL DEFAULT 0,
-    orders_quarantined integer   NOT NULL DEFAULT 0,     -- orders Amazon sent that could not be read
     items_upserted   integer     NOT NULL DEFAULT 0,
     items_pending    integer,                            -- orders still waiting for items at the end
     api_calls        integer     NOT NULL DEFAULT 0,
@@ -91,21 +90,6 @@ CREATE TABLE sync_runs (
     error            text
 );
 CREATE INDEX sync_runs_tenant_started_idx ON sync_runs (tenant_id, started_at DESC);
-
--- Orders Amazon sent that could not be read (an unknown status, a malformed amount): kept as
--- sent, with the reason, instead of stalling the tenant's cursor on them. A later readable copy
--- of the same order removes its row.
-CREATE TABLE order_quarantine (
-    tenant_id         text        NOT NULL,
-    marketplace       text        NOT NULL DEFAULT 'AMAZON',
-    external_order_id text        NOT NULL,              -- 'unidentified:<md5 of raw>' without an id
-    source_api        text        NOT NULL,
-    raw               jsonb       NOT NULL,
-    error             text        NOT NULL,
-    first_seen_at     timestamptz NOT NULL DEFAULT now(),
-    last_seen_at      timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (tenant_id, marketplace, external_order_id)
-);
 
 -- Client-side token buckets, carried from one process to the next (see src/spapi/pacing.rs).
 CREATE TABLE api_rate_buckets (

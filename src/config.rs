@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Url;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Result};
 
 /// A string that must never be printed: refresh tokens, client secrets, access tokens.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
 
@@ -78,8 +78,7 @@ impl std::str::FromStr for TenantId {
 }
 
 /// The SP-API region a seller's account lives in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Region {
     Na,
     Eu,
@@ -98,14 +97,12 @@ impl Region {
 }
 
 /// Which Orders API a tenant is synced through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum OrdersApi {
     /// Orders API v0 (getOrders + getOrderItems). Deprecated; removed by Amazon on 2027-03-27.
-    #[serde(rename = "v0")]
     V0,
     /// Orders API v2026-01-01 (searchOrders with items inline). The default.
     #[default]
-    #[serde(rename = "2026-01-01")]
     V2026,
 }
 
@@ -118,17 +115,18 @@ impl OrdersApi {
     }
 }
 
-/// The tenant file as written by operators (a mounted Kubernetes Secret in production).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TenantFile {
-    refresh_token: Secret,
-    region: Region,
-    marketplace_ids: Vec<String>,
-    #[serde(default)]
-    orders_api: OrdersApi,
-    #[serde(default)]
-    include_pii: bool,
+/// A value from a tenant file, quoted in an error only when it is short and plain enough that it
+/// cannot be a token or secret.
+fn shown(value: &str) -> String {
+    let plain = value.len() <= 20
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if plain {
+        format!("{value:?}")
+    } else {
+        "(value not shown)".to_owned()
+    }
 }
 
 /// One tenant, validated.
@@ -153,42 +151,112 @@ impl TenantConfig {
         Self::parse(id.clone(), &text, &path)
     }
 
+    /// Reads a tenant file by hand rather than through serde's derive: serde's messages quote
+    /// the offending value (`invalid type: string "Atzr|..."`), and a refresh token pasted under
+    /// the wrong key must not reach a log. Values are quoted only when they cannot be secrets.
     fn parse(id: TenantId, text: &str, path: &Path) -> Result<Self> {
-        // serde_json's messages name the field and position but never echo string values, so a
-        // malformed refresh token cannot leak through this error.
-        let file: TenantFile = serde_json::from_str(text)
-            .map_err(|e| Error::Config(format!("tenant {id}: {}: {e}", path.display())))?;
-        if file.refresh_token.expose().trim().is_empty() {
-            return Err(Error::Config(format!(
-                "tenant {id}: {}: refreshToken is empty",
-                path.display()
+        let fail = |what: String| Error::Config(format!("tenant {id}: {}: {what}", path.display()));
+        // Syntax errors name a line and column, never a value.
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+            fail(format!(
+                "not valid JSON ({:?} error at line {}, column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
+        let serde_json::Value::Object(fields) = value else {
+            return Err(fail("expected a JSON object".to_owned()));
+        };
+        const KEYS: [&str; 5] = [
+            "refreshToken",
+            "region",
+            "marketplaceIds",
+            "ordersApi",
+            "includePii",
+        ];
+        if let Some(unknown) = fields.keys().find(|k| !KEYS.contains(&k.as_str())) {
+            return Err(fail(format!(
+                "unknown key {} (expected one of {})",
+                shown(unknown),
+                KEYS.join(", ")
             )));
         }
-        if file.marketplace_ids.is_empty() || file.marketplace_ids.len() > 50 {
-            return Err(Error::Config(format!(
-                "tenant {id}: {}: marketplaceIds must list 1 to 50 marketplaces, found {}",
-                path.display(),
-                file.marketplace_ids.len()
-            )));
-        }
-        for m in &file.marketplace_ids {
-            let ok = (5..=20).contains(&m.len())
-                && m.chars()
-                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-            if !ok {
-                return Err(Error::Config(format!(
-                    "tenant {id}: {}: {m:?} is not a marketplace id (like A13V1IB3VIYZZH)",
-                    path.display()
+        let string = |key: &str| -> Result<Option<&str>> {
+            match fields.get(key) {
+                None => Ok(None),
+                Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+                Some(_) => Err(fail(format!("{key} must be a string"))),
+            }
+        };
+        let refresh_token = match string("refreshToken")? {
+            Some(t) if !t.trim().is_empty() => Secret::new(t),
+            _ => return Err(fail("refreshToken is missing or empty".to_owned())),
+        };
+        let region = match string("region")? {
+            Some("na") => Region::Na,
+            Some("eu") => Region::Eu,
+            Some("fe") => Region::Fe,
+            Some(other) => {
+                return Err(fail(format!(
+                    "region {} is not one of na, eu, fe",
+                    shown(other)
                 )));
             }
+            None => return Err(fail("region is missing (na, eu or fe)".to_owned())),
+        };
+        let orders_api = match string("ordersApi")? {
+            None | Some("2026-01-01") => OrdersApi::V2026,
+            Some("v0") => OrdersApi::V0,
+            Some(other) => {
+                return Err(fail(format!(
+                    "ordersApi {} is not one of \"2026-01-01\", \"v0\"",
+                    shown(other)
+                )));
+            }
+        };
+        let include_pii = match fields.get("includePii") {
+            None => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => return Err(fail("includePii must be true or false".to_owned())),
+        };
+        let marketplace_ids = match fields.get("marketplaceIds") {
+            Some(serde_json::Value::Array(list)) => list
+                .iter()
+                .map(|m| match m.as_str() {
+                    Some(m)
+                        if (5..=20).contains(&m.len())
+                            && m.chars()
+                                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()) =>
+                    {
+                        Ok(m.to_owned())
+                    }
+                    Some(m) => Err(fail(format!(
+                        "{} is not a marketplace id (like A13V1IB3VIYZZH)",
+                        shown(m)
+                    ))),
+                    None => Err(fail("marketplaceIds must hold strings".to_owned())),
+                })
+                .collect::<Result<Vec<_>>>()?,
+            _ => {
+                return Err(fail(
+                    "marketplaceIds is missing (a list of marketplace ids)".to_owned(),
+                ));
+            }
+        };
+        if marketplace_ids.is_empty() || marketplace_ids.len() > 50 {
+            return Err(fail(format!(
+                "marketplaceIds must list 1 to 50 marketplaces, found {}",
+                marketplace_ids.len()
+            )));
         }
         Ok(TenantConfig {
             id,
-            refresh_token: file.refresh_token,
-            region: file.region,
-            marketplace_ids: file.marketplace_ids,
-            orders_api: file.orders_api,
-            include_pii: file.include_pii,
+            refresh_token,
+            region,
+            marketplace_ids,
+            orders_api,
+            include_pii,
         })
     }
 
@@ -404,6 +472,22 @@ mod tests {
             .to_string();
         assert!(err.contains("marketplaceIds"), "{err}");
         assert!(!err.contains("SECRET"));
+    }
+
+    #[test]
+    fn a_token_under_the_wrong_key_is_not_quoted() {
+        for text in [
+            r#"{"refreshToken":"x","region":"Atzr|SECRET-LONG-TOKEN-VALUE","marketplaceIds":["A13V1IB3VIYZZH"]}"#,
+            r#"{"refreshToken":"x","region":"eu","marketplaceIds":["Atzr|SECRET"]}"#,
+            r#"{"refreshToken":"x","region":"eu","marketplaceIds":["A13V1IB3VIYZZH"],"ordersApi":"Atzr|SECRET"}"#,
+            r#"{"refreshToken":"x","region":"eu","marketplaceIds":["A13V1IB3VIYZZH"],"Atzr|SECRET":1}"#,
+            r#"{"refreshToken":["Atzr|SECRET"],"region":"eu","marketplaceIds":["A13V1IB3VIYZZH"]}"#,
+            r#"{"refreshToken":"Atzr|SECRET" "region":"eu"}"#,
+        ] {
+            let err = parse(text).unwrap_err().to_string();
+            assert!(!err.contains("SECRET"), "{err}");
+            assert!(err.contains("t1.json"), "{err}");
+        }
     }
 
     #[test]

@@ -30,7 +30,17 @@ pub enum Mode {
     },
 }
 
-/// The backfill window: `until` may not be later than Amazon answers for (now - 2 min).
+impl Mode {
+    fn command(self) -> &'static str {
+        match self {
+            Mode::Delta => "delta",
+            Mode::Items { .. } => "items",
+            Mode::Backfill { .. } => "backfill",
+        }
+    }
+}
+
+/// The backfill window: `until` may not be later than a delta window may end (now - 2 min 15 s).
 fn backfill_window(
     since: DateTime<Utc>,
     until: Option<DateTime<Utc>>,
@@ -41,7 +51,7 @@ fn backfill_window(
     let before = until.unwrap_or(latest);
     if before > latest {
         return Err(Error::Config(format!(
-            "--until {} is later than Amazon answers for (now minus 2 minutes: {})",
+            "--until {} is later than Amazon answers for (now minus 2 min 15 s: {})",
             amazon_time(before),
             amazon_time(latest)
         )));
@@ -69,25 +79,38 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         ids.dedup();
         ids.into_iter().map(Ok).collect()
     };
-    // A broken tenant file fails that tenant only; the others are synced.
-    let mut tenants = Vec::new();
-    let mut broken = Vec::new();
-    for id in ids {
-        match id.and_then(|id| TenantConfig::load(&config.tenants_dir, &id)) {
-            Ok(tenant) => tenants.push(tenant),
-            Err(e) => broken.push(e),
-        }
-    }
-    for e in &broken {
-        tracing::error!("{e}");
-    }
-    if tenants.is_empty() {
-        return Ok(ExitStatus::Config);
-    }
     let concurrency = args.concurrency as usize;
     // Each running pass holds a pooled connection at a time plus its lock connection.
     let store = super::connect(database_url, (concurrency as u32) + 2).await?;
     store.check_schema().await?;
+
+    // A broken tenant file fails that tenant only (recorded where `status` shows it); the
+    // others are synced.
+    let mut tenants = Vec::new();
+    let mut broken = 0;
+    for id in ids {
+        let failure = match id {
+            Ok(id) => match TenantConfig::load(&config.tenants_dir, &id) {
+                Ok(tenant) => {
+                    tenants.push(tenant);
+                    continue;
+                }
+                Err(e) => {
+                    store
+                        .record_failed_start(&id, mode.command(), &e.to_string())
+                        .await?;
+                    e
+                }
+            },
+            // A file whose name is no tenant id: nothing to record it under.
+            Err(e) => e,
+        };
+        tracing::error!("{failure}");
+        broken += 1;
+    }
+    if tenants.is_empty() {
+        return Ok(ExitStatus::Config);
+    }
 
     let kind = match mode {
         Mode::Delta => PassKind::Delta,
@@ -118,7 +141,7 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         .collect()
         .await;
 
-    let mut status = if broken.is_empty() {
+    let mut status = if broken == 0 {
         ExitStatus::Success
     } else {
         ExitStatus::Config

@@ -111,9 +111,11 @@ impl LwaClient {
             let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|e| {
                 LwaFailure::Retryable(format!("unreadable token response (HTTP {status}): {e}"))
             })?;
+            // Amazon says 3600; a day bounds whatever else arrives.
+            let lifetime = Duration::from_secs(parsed.expires_in.min(86_400));
             return Ok(AccessToken {
                 value: parsed.access_token,
-                expires_at: Instant::now() + Duration::from_secs(parsed.expires_in),
+                expires_at: Instant::now() + lifetime,
             });
         }
         let error = serde_json::from_slice::<LwaErrorBody>(&body).ok();

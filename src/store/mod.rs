@@ -325,6 +325,40 @@ impl PgStore {
         Ok(id)
     }
 
+    /// Records a pass that could not even start (its tenant file is invalid): a failed run and
+    /// `last_error`, so that `status` tells the operator.
+    #[instrument(skip_all, fields(tenant = %tenant))]
+    pub async fn record_failed_start(
+        &self,
+        tenant: &TenantId,
+        command: &str,
+        error: &str,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO sync_runs (tenant_id, command, orders_api, finished_at, outcome, error)
+             VALUES ($1, $2, 'unknown', now(), 'failed', $3)",
+        )
+        .bind(tenant.as_str())
+        .bind(command)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO marketplace_sync_state (tenant_id, type, last_error, last_error_at)
+             VALUES ($1, $2, $3, now())
+             ON CONFLICT (tenant_id, type) DO UPDATE SET last_error = EXCLUDED.last_error,
+                    last_error_at = now(), updated_at = now()",
+        )
+        .bind(tenant.as_str())
+        .bind(MARKETPLACE)
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Closes a run. On success the tenant's `last_success_at` moves (for delta passes) and
     /// `last_error` clears; on failure `last_error` is set. The cursor is not touched here.
     #[instrument(skip_all, fields(tenant = %tenant, run_id))]
@@ -420,18 +454,30 @@ impl PgStore {
             .collect()
     }
 
-    /// Writes one page and its progress marker in one transaction.
+    /// Writes one page and its progress marker in one transaction. `readable` lists every order
+    /// of the page that could be read, written or not.
     #[instrument(skip_all, fields(tenant = %tenant, orders = writes.len()))]
     pub async fn write_page(
         &self,
         tenant: &TenantId,
         api: OrdersApi,
+        readable: &[String],
         writes: &[OrderWrite],
         rejected: &[RejectedOrder],
         progress: &PageProgress,
     ) -> Result<WriteCounts> {
         let mut tx = self.pool.begin().await?;
         let mut counts = WriteCounts::default();
+        // A readable copy of an order supersedes a quarantined one, written or not.
+        sqlx::query(
+            "DELETE FROM order_quarantine
+              WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+        )
+        .bind(tenant.as_str())
+        .bind(MARKETPLACE)
+        .bind(readable)
+        .execute(&mut *tx)
+        .await?;
         for write in writes {
             counts += write_order(&mut tx, tenant, api, write).await?;
         }
@@ -519,7 +565,8 @@ impl PgStore {
         Ok(())
     }
 
-    /// Orders whose items are missing or stale, most recently updated first.
+    /// Orders whose items are missing or stale: never tried first, then the longest waiting,
+    /// most recently updated first among equals.
     #[instrument(skip_all, fields(tenant = %tenant))]
     pub async fn orders_awaiting_items(
         &self,
@@ -529,7 +576,8 @@ impl PgStore {
         Ok(sqlx::query_scalar(
             "SELECT external_order_id FROM orders
               WHERE tenant_id = $1 AND marketplace = $2 AND items_stale
-              ORDER BY last_update_date DESC, external_order_id LIMIT $3",
+              ORDER BY items_attempted_at NULLS FIRST, last_update_date DESC, external_order_id
+              LIMIT $3",
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
@@ -743,15 +791,6 @@ async fn write_order(
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    // A readable copy supersedes a quarantined one.
-    sqlx::query(
-        "DELETE FROM order_quarantine WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = $3",
-    )
-    .bind(tenant.as_str())
-    .bind(MARKETPLACE)
-    .bind(&o.external_order_id)
-    .execute(&mut **tx)
-    .await?;
     let items = apply_items(tx, tenant, &o.external_order_id, &write.items).await?;
     Ok(WriteCounts {
         orders: upserted,
@@ -775,7 +814,7 @@ async fn apply_items(
         }
         ItemsUpdate::Pending(reason) => {
             sqlx::query(
-                "UPDATE orders SET items_stale = true, items_error = $4
+                "UPDATE orders SET items_stale = true, items_error = $4, items_attempted_at = now()
                   WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = $3",
             )
             .bind(tenant.as_str())

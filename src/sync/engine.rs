@@ -234,12 +234,18 @@ impl<S: OrdersSource> Pass<'_, S> {
                     r.error
                 );
             }
+            let readable: Vec<String> = page
+                .orders
+                .iter()
+                .map(|o| o.order.external_order_id.clone())
+                .collect();
             let writes = self.prepare_page(page.orders).await?;
             let written = self
                 .store
                 .write_page(
                     &self.tenant.id,
                     self.source.api(),
+                    &readable,
                     &writes,
                     &page.rejected,
                     &progress,

@@ -145,6 +145,40 @@ pub struct OrdersPage {
     pub next_page_token: Option<String>,
 }
 
+/// Postgres refuses U+0000 in `text` and `jsonb`: one such character from Amazon would fail the
+/// page forever. It is replaced by U+FFFD, the one change made to what Amazon sent.
+pub(crate) fn without_nul(value: Value) -> Value {
+    match value {
+        Value::String(s) if s.contains('\0') => Value::String(s.replace('\0', "\u{FFFD}")),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.replace('\0', "\u{FFFD}"), without_nul(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Fails when an order lists the same item id twice (the whole list is then suspect).
+pub(crate) fn check_unique_items(
+    op: crate::spapi::Operation,
+    order_id: &str,
+    items: &[ItemRecord],
+) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    match items
+        .iter()
+        .find(|i| !seen.insert(i.order_item_id.as_str()))
+    {
+        Some(dup) => Err(crate::error::Error::BadResponse {
+            operation: op.name(),
+            detail: format!("order {order_id} lists item {} twice", dup.order_item_id),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Splits a page's raw orders into readable ones and rejected ones.
 pub(crate) fn sort_orders(
     raws: Vec<Value>,
@@ -153,7 +187,7 @@ pub(crate) fn sort_orders(
 ) -> (Vec<FetchedOrder>, Vec<RejectedOrder>) {
     let mut orders = Vec::new();
     let mut rejected = Vec::new();
-    for raw in raws {
+    for raw in raws.into_iter().map(without_nul) {
         match read(raw.clone()) {
             Ok(order) => orders.push(order),
             Err(e) => rejected.push(RejectedOrder {

@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::window::amazon_time;
 use super::{
     FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, OrdersSource, SyncWindow,
-    sort_orders,
+    check_unique_items, sort_orders, without_nul,
 };
 use crate::config::OrdersApi;
 use crate::error::{Error, Result};
@@ -173,11 +173,14 @@ impl OrdersSource for V0Source {
                 });
             }
             for raw in list.payload.order_items {
-                items.push(item_record(order_id, raw)?);
+                items.push(item_record(order_id, without_nul(raw))?);
             }
             match list.payload.next_token.filter(|t| !t.is_empty()) {
                 Some(next) => token = Some(next),
-                None => return Ok(items),
+                None => {
+                    check_unique_items(op, order_id, &items)?;
+                    return Ok(items);
+                }
             }
         }
     }

@@ -19,7 +19,7 @@ use super::v0::view;
 use super::window::amazon_time;
 use super::{
     FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, OrdersSource, SyncWindow,
-    sort_orders,
+    check_unique_items, sort_orders, without_nul,
 };
 use crate::config::OrdersApi;
 use crate::error::{Error, Result};
@@ -97,6 +97,7 @@ pub fn order_with_items(op: Operation, raw: Value) -> Result<(OrderRecord, Vec<I
         .zip(order.order_items)
         .map(|(raw_item, item)| item_record(op, &order.order_id, raw_item, item))
         .collect::<Result<Vec<_>>>()?;
+    check_unique_items(op, &order.order_id, &items)?;
     let record = OrderRecord {
         external_order_id: order.order_id,
         marketplace_id: order.sales_channel.and_then(|s| s.marketplace_id),
@@ -156,13 +157,17 @@ fn item_record(
             let price = breakdown("ITEM")
                 .map(|b| b.subtotal.amount)
                 .or(unit_times_quantity);
-            // The TAX subtotal holds shipping tax too; only its ITEM detail is the item's tax.
-            // Without details it is the item's tax only when there is no shipping to tax.
+            // The TAX subtotal holds shipping (and gift wrap) tax too; only its ITEM detail is
+            // the item's tax. Without details it is the item's tax only when nothing else was
+            // charged that could have been taxed.
+            let taxable_extras = ["SHIPPING", "GIFT_WRAP"]
+                .iter()
+                .any(|kind| breakdown(kind).is_some_and(|b| !b.subtotal.amount.is_zero()));
             let tax = match breakdown("TAX") {
                 None => Some(Decimal::ZERO),
-                Some(tax) if tax.detailed_breakdowns.is_empty() => breakdown("SHIPPING")
-                    .is_none()
-                    .then_some(tax.subtotal.amount),
+                Some(tax) if tax.detailed_breakdowns.is_empty() => {
+                    (!taxable_extras).then_some(tax.subtotal.amount)
+                }
                 Some(tax) => Some(detail(tax, "ITEM").unwrap_or(Decimal::ZERO)),
             };
             let shipping = breakdown("SHIPPING").map_or(Decimal::ZERO, |b| b.subtotal.amount);
@@ -268,7 +273,7 @@ impl OrdersSource for V2026Source {
             .get_json(op, &wire::get_order_path(order_id), &query)
             .await?;
         let response: wire::GetOrderResponse = view(op, &format!("order {order_id}"), &body)?;
-        let (order, items) = order_with_items(op, response.order)?;
+        let (order, items) = order_with_items(op, without_nul(response.order))?;
         if order.external_order_id != order_id {
             return Err(Error::BadResponse {
                 operation: op.name(),

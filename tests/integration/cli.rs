@@ -231,6 +231,18 @@ async fn configuration_errors_exit_3_and_name_the_problem(pool: PgPool) {
         text(&out)
     );
     assert_no_secret(&out);
+    // status tells the operator too.
+    let out = run(
+        keybuzz(&sim, &pool, dir.path()),
+        &["status", "--tenant", "broken", "--json"],
+    )
+    .await;
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last_error = status["syncState"]["lastError"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(last_error.contains("moon"), "{status}");
+    assert_eq!(status["lastRun"]["outcome"], "failed");
 
     let out = run(
         keybuzz(&sim, &pool, dir.path()),

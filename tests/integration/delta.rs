@@ -189,6 +189,7 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
         .write_page(
             &tenant,
             OrdersApi::V0,
+            &[],
             &[write(order("2026-11-02T10:00:00Z", "Shipped"))],
             &[],
             &done,
@@ -200,6 +201,7 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
         .write_page(
             &tenant,
             OrdersApi::V0,
+            &[],
             &[write(order("2026-11-01T12:00:00Z", "Unshipped"))],
             &[],
             &done,
@@ -757,4 +759,93 @@ async fn a_login_with_amazon_outage_is_retried(pool: PgPool) {
     let err = expect_err(delta(&sim, &pool, &t, Utc::now()).await);
     assert!(matches!(err, Error::Auth(_)), "{err}");
     assert!(err.to_string().contains("500"), "{err}");
+}
+
+#[sqlx::test]
+async fn orders_whose_items_always_fail_do_not_starve_the_others(pool: PgPool) {
+    let sim = sim().await;
+    let now0 = Utc::now().trunc_subsecs(0);
+    sim.seed_orders(SELLER, 1, 30, now0 - Duration::hours(3), Duration::hours(1));
+    let normal = sim.orders(SELLER)[0].clone();
+    let mut hopeless = normal.clone();
+    hopeless.order_id = "171-7000000-0000001".into();
+    hopeless.items.clear(); // Amazon answers with no items, every time
+    hopeless.last_update_date = now0 - Duration::hours(1); // newer than `normal`
+    sim.upsert_order(SELLER, hopeless.clone());
+    let t = tenant(&sim, "t1", OrdersApi::V0);
+    let no_items = SyncSettings {
+        items_budget: 0,
+        ..settings()
+    };
+    expect_ok(delta_with(&sim, &pool, &t, &no_items, Utc::now()).await);
+    assert_eq!(item_count(&pool, "t1").await, 0);
+
+    let store = PgStore::from_pool(pool.clone());
+    let s = settings();
+    let one = keybuzz_sync::sync::PassKind::Items { limit: 1 };
+    // Both were deferred together; the newer (hopeless) one is tried first and fails...
+    expect_ok(
+        source(&sim, &t, &s)
+            .pass(&store, &t, &s, one, Utc::now())
+            .await,
+    );
+    assert_eq!(item_count(&pool, "t1").await, 0);
+    // ...and the next pass moves on to the one that waited longest instead of retrying it.
+    let report = expect_ok(
+        source(&sim, &t, &s)
+            .pass(&store, &t, &s, one, Utc::now())
+            .await,
+    );
+    assert_eq!(item_count(&pool, "t1").await, normal.items.len() as i64);
+    assert_eq!(report.items_pending, 1);
+}
+
+#[sqlx::test]
+async fn nul_characters_and_duplicate_item_ids_do_not_stall_a_tenant(pool: PgPool) {
+    let sim = sim().await;
+    let now0 = Utc::now().trunc_subsecs(0);
+    sim.seed_orders(SELLER, 4, 31, now0 - Duration::hours(3), Duration::hours(1));
+    let mut nul = sim.orders(SELLER)[0].clone();
+    nul.order_id = "171-8000000-0000001".into();
+    nul.overrides
+        .insert("SalesChannel".into(), "Amazon\u{0}.fr".into());
+    nul.overrides
+        .insert("programs".into(), serde_json::json!(["PRIME\u{0}"]));
+    sim.upsert_order(SELLER, nul.clone());
+    let mut dup = sim.orders(SELLER)[1].clone();
+    dup.order_id = "171-8000000-0000002".into();
+    let first = dup.items[0].clone();
+    dup.items.push(first);
+    sim.upsert_order(SELLER, dup.clone());
+
+    for (id, api) in [("t-v0", OrdersApi::V0), ("t-v2026", OrdersApi::V2026)] {
+        let t = tenant(&sim, id, api);
+        let report = expect_ok(delta(&sim, &pool, &t, Utc::now()).await);
+        let raw: String = sqlx::query_scalar(
+            "SELECT raw::text FROM orders WHERE tenant_id = $1 AND external_order_id = $2",
+        )
+        .bind(id)
+        .bind(&nul.order_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(raw.contains('\u{FFFD}'), "{id}: {raw}");
+        match api {
+            // v0: the order is stored, its items wait with the reason.
+            OrdersApi::V0 => {
+                let error: String = sqlx::query_scalar(
+                    "SELECT items_error FROM orders WHERE tenant_id = $1 AND external_order_id = $2 AND items_stale",
+                )
+                .bind(id)
+                .bind(&dup.order_id)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+                assert!(error.contains("twice"), "{error}");
+            }
+            // v2026: order and items are one record: quarantined.
+            OrdersApi::V2026 => assert_eq!(report.counts.quarantined, 1),
+        }
+        assert!(cursor(&pool, id).await.is_some(), "{id}");
+    }
 }

@@ -240,6 +240,7 @@ async fn an_interrupted_window_resumes_from_its_page_token(pool: PgPool) {
         .write_page(
             &t.id,
             OrdersApi::V2026,
+            &[],
             &writes,
             &[],
             &PageProgress::Continue {
