@@ -15,9 +15,7 @@ use keybuzz_sync::config::{
 use keybuzz_sync::spapi::auth::LwaClient;
 use keybuzz_sync::spapi::{SpApiClient, http_client};
 use keybuzz_sync::store::PgStore;
-use keybuzz_sync::sync::v0::V0Source;
-use keybuzz_sync::sync::v2026::V2026Source;
-use keybuzz_sync::sync::{PassKind, PassReport, run_pass};
+use keybuzz_sync::sync::{PassKind, PassReport, TenantSource};
 use reqwest::Url;
 use spapi_sim::{SimConfig, SimHandle};
 use sqlx::{Connection, PgConnection};
@@ -52,19 +50,10 @@ async fn pass(
         tenant,
         settings.retry,
     );
-    let mps = tenant.marketplace_ids.clone();
-    let now = Utc::now();
-    let result = match tenant.orders_api {
-        OrdersApi::V0 => {
-            let s = V0Source::new(client, mps, settings.page_size);
-            run_pass(store, &s, tenant, settings, PassKind::Delta, now).await
-        }
-        OrdersApi::V2026 => {
-            let s = V2026Source::new(client, mps, settings.page_size, false);
-            run_pass(store, &s, tenant, settings, PassKind::Delta, now).await
-        }
-    };
-    result.expect("pass succeeds")
+    TenantSource::new(client, tenant, settings)
+        .run_pass(store, tenant, settings, PassKind::Delta, Utc::now())
+        .await
+        .expect("pass succeeds")
 }
 
 #[tokio::main]

@@ -8,15 +8,13 @@ use futures_util::StreamExt;
 
 use super::ExitStatus;
 use crate::cli::SyncArgs;
-use crate::config::{OrdersApi, SyncConfig, TenantConfig};
+use crate::config::{SyncConfig, TenantConfig};
 use crate::error::{Error, Result};
 use crate::spapi::auth::LwaClient;
 use crate::spapi::{SpApiClient, http_client};
 use crate::store::PgStore;
-use crate::sync::v0::V0Source;
-use crate::sync::v2026::V2026Source;
 use crate::sync::window::amazon_time;
-use crate::sync::{PassKind, PassReport, SyncWindow, run_pass};
+use crate::sync::{PassKind, PassReport, SyncWindow, TenantSource};
 
 #[derive(Debug, Clone, Copy)]
 pub enum Mode {
@@ -28,16 +26,6 @@ pub enum Mode {
         since: DateTime<Utc>,
         until: Option<DateTime<Utc>>,
     },
-}
-
-impl Mode {
-    fn command(self) -> &'static str {
-        match self {
-            Mode::Delta => "delta",
-            Mode::Items { .. } => "items",
-            Mode::Backfill { .. } => "backfill",
-        }
-    }
 }
 
 /// The backfill window: `until` may not be later than a delta window may end (now - 2 min 15 s).
@@ -79,6 +67,15 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         ids.dedup();
         ids.into_iter().map(Ok).collect()
     };
+    let kind = match mode {
+        Mode::Delta => PassKind::Delta,
+        Mode::Items { limit } => PassKind::Items {
+            limit: limit.unwrap_or(config.settings.items_budget),
+        },
+        Mode::Backfill { since, until } => PassKind::Backfill {
+            window: backfill_window(since, until, Utc::now(), config.settings.upper_lag)?,
+        },
+    };
     let concurrency = args.concurrency as usize;
     // Each running pass holds a pooled connection at a time plus its lock connection.
     let store = super::connect(database_url, (concurrency as u32) + 2).await?;
@@ -97,7 +94,7 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
                 }
                 Err(e) => {
                     store
-                        .record_failed_start(&id, mode.command(), &e.to_string())
+                        .record_failed_start(&id, kind.command(), &e.to_string())
                         .await?;
                     e
                 }
@@ -112,15 +109,6 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         return Ok(ExitStatus::Config);
     }
 
-    let kind = match mode {
-        Mode::Delta => PassKind::Delta,
-        Mode::Items { limit } => PassKind::Items {
-            limit: limit.unwrap_or(config.settings.items_budget),
-        },
-        Mode::Backfill { since, until } => PassKind::Backfill {
-            window: backfill_window(since, until, Utc::now(), config.settings.upper_lag)?,
-        },
-    };
     let http = http_client(config.settings.request_timeout)?;
     let lwa = Arc::new(LwaClient::new(
         http.clone(),
@@ -189,17 +177,7 @@ async fn pass_for(
     let settings = &config.settings;
     let base = config.endpoints.spapi_base(tenant.region);
     let client = SpApiClient::new(http, base, lwa, tenant, settings.retry);
-    let marketplaces = tenant.marketplace_ids.clone();
-    let now = Utc::now();
-    match tenant.orders_api {
-        OrdersApi::V0 => {
-            let source = V0Source::new(client, marketplaces, settings.page_size);
-            run_pass(store, &source, tenant, settings, kind, now).await
-        }
-        OrdersApi::V2026 => {
-            let source =
-                V2026Source::new(client, marketplaces, settings.page_size, tenant.include_pii);
-            run_pass(store, &source, tenant, settings, kind, now).await
-        }
-    }
+    TenantSource::new(client, tenant, settings)
+        .run_pass(store, tenant, settings, kind, Utc::now())
+        .await
 }

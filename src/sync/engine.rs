@@ -32,7 +32,8 @@ pub enum PassKind {
 }
 
 impl PassKind {
-    fn command(self) -> &'static str {
+    /// The subcommand that runs this pass, as recorded in `sync_runs.command`.
+    pub fn command(self) -> &'static str {
         match self {
             PassKind::Delta => "delta",
             PassKind::Items { .. } => "items",

@@ -25,6 +25,47 @@ use crate::config::OrdersApi;
 use crate::error::Result;
 use crate::spapi::SpApiClient;
 pub use engine::{PassKind, PassReport, run_pass};
+
+use crate::config::{SyncSettings, TenantConfig};
+use crate::store::PgStore;
+
+/// The source a tenant file selects (`ordersApi`), for callers that pick it at run time.
+pub enum TenantSource {
+    V0(v0::V0Source),
+    V2026(v2026::V2026Source),
+}
+
+impl TenantSource {
+    pub fn new(client: SpApiClient, tenant: &TenantConfig, settings: &SyncSettings) -> Self {
+        let marketplaces = tenant.marketplace_ids.clone();
+        match tenant.orders_api {
+            OrdersApi::V0 => {
+                TenantSource::V0(v0::V0Source::new(client, marketplaces, settings.page_size))
+            }
+            OrdersApi::V2026 => TenantSource::V2026(v2026::V2026Source::new(
+                client,
+                marketplaces,
+                settings.page_size,
+                tenant.include_pii,
+            )),
+        }
+    }
+
+    /// [`run_pass`] with this source.
+    pub async fn run_pass(
+        &self,
+        store: &PgStore,
+        tenant: &TenantConfig,
+        settings: &SyncSettings,
+        kind: PassKind,
+        now: DateTime<Utc>,
+    ) -> Result<PassReport> {
+        match self {
+            TenantSource::V0(s) => run_pass(store, s, tenant, settings, kind, now).await,
+            TenantSource::V2026(s) => run_pass(store, s, tenant, settings, kind, now).await,
+        }
+    }
+}
 pub use window::SyncWindow;
 
 /// Order status, stored in the v2026 vocabulary so both API versions write the same rows.

@@ -494,7 +494,7 @@ async fn an_expired_access_token_is_refreshed_once(pool: PgPool) {
     let store = PgStore::from_pool(pool.clone());
     let src = source(&sim, &t, &s);
     expect_ok(
-        src.pass(
+        src.run_pass(
             &store,
             &t,
             &s,
@@ -506,7 +506,7 @@ async fn an_expired_access_token_is_refreshed_once(pool: PgPool) {
     assert_eq!(sim.stats().lwa_requests, 1, "one token for the whole pass");
     sim.expire_access_tokens();
     expect_ok(
-        src.pass(
+        src.run_pass(
             &store,
             &t,
             &s,
@@ -561,7 +561,7 @@ async fn item_budget_leaves_orders_marked_and_the_items_pass_finishes_them(pool:
 
     let store = PgStore::from_pool(pool.clone());
     let items = source(&sim, &t, &s)
-        .pass(
+        .run_pass(
             &store,
             &t,
             &s,
@@ -638,7 +638,7 @@ async fn a_backfill_reads_old_history_without_moving_the_cursor_past_a_gap(pool:
         before: now0 - Duration::days(35),
     };
     let report = source(&sim, &t, &s)
-        .pass(
+        .run_pass(
             &store,
             &t,
             &s,
@@ -661,7 +661,7 @@ async fn a_backfill_reads_old_history_without_moving_the_cursor_past_a_gap(pool:
     };
     expect_ok(
         source(&sim, &t, &s)
-            .pass(
+            .run_pass(
                 &store,
                 &t,
                 &s,
@@ -786,14 +786,14 @@ async fn orders_whose_items_always_fail_do_not_starve_the_others(pool: PgPool) {
     // Both were deferred together; the newer (hopeless) one is tried first and fails...
     expect_ok(
         source(&sim, &t, &s)
-            .pass(&store, &t, &s, one, Utc::now())
+            .run_pass(&store, &t, &s, one, Utc::now())
             .await,
     );
     assert_eq!(item_count(&pool, "t1").await, 0);
     // ...and the next pass moves on to the one that waited longest instead of retrying it.
     let report = expect_ok(
         source(&sim, &t, &s)
-            .pass(&store, &t, &s, one, Utc::now())
+            .run_pass(&store, &t, &s, one, Utc::now())
             .await,
     );
     assert_eq!(item_count(&pool, "t1").await, normal.items.len() as i64);

@@ -10,9 +10,7 @@ use keybuzz_sync::config::{
 use keybuzz_sync::spapi::auth::LwaClient;
 use keybuzz_sync::spapi::{SpApiClient, http_client};
 use keybuzz_sync::store::PgStore;
-use keybuzz_sync::sync::v0::V0Source;
-use keybuzz_sync::sync::v2026::V2026Source;
-use keybuzz_sync::sync::{PassKind, PassReport, run_pass};
+use keybuzz_sync::sync::{PassKind, PassReport};
 use keybuzz_sync::{Error, Result};
 use reqwest::Url;
 use spapi_sim::{SimConfig, SimHandle};
@@ -74,12 +72,9 @@ pub fn settings() -> SyncSettings {
     }
 }
 
-/// A tenant's source, with its own HTTP client, as `commands::sync` builds it.
-pub enum Source {
-    V0(V0Source),
-    V2026(V2026Source),
-}
+pub use keybuzz_sync::sync::TenantSource as Source;
 
+/// A tenant's source, with its own HTTP client, as `commands::sync` builds it.
 pub fn source(sim: &SimHandle, tenant: &TenantConfig, settings: &SyncSettings) -> Source {
     let http = http_client(settings.request_timeout).unwrap();
     let lwa = Arc::new(LwaClient::new(
@@ -91,39 +86,9 @@ pub fn source(sim: &SimHandle, tenant: &TenantConfig, settings: &SyncSettings) -
         },
         settings.retry,
     ));
-    let client = SpApiClient::new(
-        http,
-        Url::parse(&sim.base_url()).unwrap(),
-        lwa,
-        tenant,
-        settings.retry,
-    );
-    let mps = tenant.marketplace_ids.clone();
-    match tenant.orders_api {
-        OrdersApi::V0 => Source::V0(V0Source::new(client, mps, settings.page_size)),
-        OrdersApi::V2026 => Source::V2026(V2026Source::new(
-            client,
-            mps,
-            settings.page_size,
-            tenant.include_pii,
-        )),
-    }
-}
-
-impl Source {
-    pub async fn pass(
-        &self,
-        store: &PgStore,
-        tenant: &TenantConfig,
-        settings: &SyncSettings,
-        kind: PassKind,
-        now: DateTime<Utc>,
-    ) -> Result<PassReport> {
-        match self {
-            Source::V0(s) => run_pass(store, s, tenant, settings, kind, now).await,
-            Source::V2026(s) => run_pass(store, s, tenant, settings, kind, now).await,
-        }
-    }
+    let base = Url::parse(&sim.base_url()).unwrap();
+    let client = SpApiClient::new(http, base, lwa, tenant, settings.retry);
+    Source::new(client, tenant, settings)
 }
 
 /// One delta pass with a fresh client, as one CronJob run does.
@@ -145,7 +110,7 @@ pub async fn delta_with(
 ) -> Result<PassReport> {
     let store = PgStore::from_pool(pool.clone());
     source(sim, tenant, settings)
-        .pass(&store, tenant, settings, PassKind::Delta, now)
+        .run_pass(&store, tenant, settings, PassKind::Delta, now)
         .await
 }
 

@@ -196,7 +196,7 @@ async fn items_on_a_v2026_tenant_use_get_order(pool: PgPool) {
     let store = PgStore::from_pool(pool.clone());
     let report = expect_ok(
         source(&sim, &t, &s)
-            .pass(&store, &t, &s, PassKind::Items { limit: 50 }, Utc::now())
+            .run_pass(&store, &t, &s, PassKind::Items { limit: 50 }, Utc::now())
             .await,
     );
     assert_eq!(report.items_pending, 0);
