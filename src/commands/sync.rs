@@ -117,7 +117,10 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         config.settings.retry,
     ));
 
-    let results: Vec<(String, Result<PassReport>)> = futures_util::stream::iter(tenants)
+    let ids: Vec<String> = tenants.iter().map(|t| t.id.to_string()).collect();
+    // A minute of slack for a database clock behind ours.
+    let started = Utc::now() - chrono::Duration::minutes(1);
+    let passes = futures_util::stream::iter(tenants)
         .map(|tenant| {
             let (store, http, lwa, config) = (&store, http.clone(), lwa.clone(), &config);
             async move {
@@ -126,8 +129,18 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
             }
         })
         .buffer_unordered(concurrency)
-        .collect()
-        .await;
+        .collect::<Vec<(String, Result<PassReport>)>>();
+    let results = tokio::select! {
+        results = passes => results,
+        signal = shutdown_signal() => {
+            // The passes are dropped here: their open transactions roll back and their lock
+            // connections close. What they committed stays, with its resume point.
+            let why = format!("terminated by {signal} before the pass finished; the next pass resumes");
+            tracing::error!("{why}");
+            store.fail_running_runs(&ids, started, &why).await?;
+            return Ok(ExitStatus::Failure);
+        }
+    };
 
     let mut status = if broken == 0 {
         ExitStatus::Success
@@ -164,6 +177,22 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         }
     }
     Ok(status)
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the Job) or SIGINT (an operator's ctrl-c).
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        },
+        Err(e) => {
+            tracing::warn!("cannot watch for SIGTERM: {e}");
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    }
 }
 
 async fn pass_for(

@@ -359,6 +359,32 @@ impl PgStore {
         Ok(())
     }
 
+    /// Marks the runs this process left open (started at or after `since`) as failed, with
+    /// `last_error`, when it is told to stop before they finish.
+    #[instrument(skip_all)]
+    pub async fn fail_running_runs(
+        &self,
+        tenants: &[String],
+        since: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "WITH failed AS (
+                 UPDATE sync_runs SET outcome = 'failed', finished_at = now(), error = $3
+                  WHERE tenant_id = ANY($1) AND outcome = 'running' AND started_at >= $2
+                 RETURNING tenant_id)
+             UPDATE marketplace_sync_state SET last_error = $3, last_error_at = now(), updated_at = now()
+              WHERE type = $4 AND tenant_id IN (SELECT tenant_id FROM failed)",
+        )
+        .bind(tenants)
+        .bind(since)
+        .bind(error)
+        .bind(MARKETPLACE)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Closes a run. On success the tenant's `last_success_at` moves (for delta passes) and
     /// `last_error` clears; on failure `last_error` is set. The cursor is not touched here.
     #[instrument(skip_all, fields(tenant = %tenant, run_id))]

@@ -39,8 +39,8 @@ fn write_tenant(dir: &Path, sim: &SimHandle, id: &str, api: &str) {
 }
 
 /// The binary with a clean environment pointing at the simulator and the test database.
-fn keybuzz(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("keybuzz-sync").unwrap();
+fn keybuzz_process(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keybuzz-sync"));
     cmd.env_clear()
         .env("DATABASE_URL", database_url(pool))
         .env("KEYBUZZ_TENANTS_DIR", tenants)
@@ -51,6 +51,10 @@ fn keybuzz(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> Command {
         .env("KEYBUZZ_RETRY_BASE_MS", "5")
         .env("KEYBUZZ_LOG", "debug");
     cmd
+}
+
+fn keybuzz(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> Command {
+    Command::from_std(keybuzz_process(sim, pool, tenants))
 }
 
 /// Runs off the async runtime, which keeps serving the simulator meanwhile.
@@ -340,4 +344,76 @@ async fn help_shows_no_secret_from_the_environment(pool: PgPool) {
         assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"));
         assert_no_secret(&out);
     }
+}
+
+#[sqlx::test]
+async fn sigterm_fails_the_open_run_with_a_reason_and_releases_the_lock(pool: PgPool) {
+    let sim = sim().await;
+    sim.seed_orders(
+        SELLER,
+        5,
+        3,
+        chrono::Utc::now() - chrono::Duration::hours(1),
+        chrono::Duration::days(1),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    write_tenant(dir.path(), &sim, "t1", "2026-01-01");
+    // The first searchOrders never answers: the pass is in flight when the signal comes.
+    sim.push_fault(spapi_sim::Fault {
+        op: Some(spapi_sim::SimOp::SearchOrders),
+        kind: spapi_sim::FaultKind::Hang,
+        times: 1,
+        skip: 0,
+    });
+    let child = keybuzz_process(&sim, &pool, dir.path())
+        .args(["delta", "--tenant", "t1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the simulator has seen the request that hangs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !sim
+        .requests()
+        .iter()
+        .any(|r| r.op == spapi_sim::SimOp::SearchOrders)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pass never reached searchOrders"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let pid = child.id().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("terminated by SIGTERM"),
+        "{}",
+        text(&out)
+    );
+    let (outcome, error): (String, String) =
+        sqlx::query_as("SELECT outcome, error FROM sync_runs WHERE tenant_id = 't1'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(outcome, "failed");
+    assert!(error.contains("SIGTERM"));
+    assert!(last_error(&pool, "t1").await.unwrap().contains("SIGTERM"));
+
+    // The lock went with the process: the next pass runs.
+    let out = run(
+        keybuzz(&sim, &pool, dir.path()),
+        &["delta", "--tenant", "t1"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(order_count(&pool, "t1").await, 5);
 }
