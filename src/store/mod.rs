@@ -504,9 +504,7 @@ impl PgStore {
         .bind(readable)
         .execute(&mut *tx)
         .await?;
-        for write in writes {
-            counts += write_order(&mut tx, tenant, api, write).await?;
-        }
+        counts += write_orders(&mut tx, tenant, api, writes).await?;
         for r in rejected {
             sqlx::query(
                 "INSERT INTO order_quarantine (tenant_id, marketplace, external_order_id, source_api, raw, error)
@@ -632,7 +630,7 @@ impl PgStore {
         items: &ItemsUpdate,
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let n = apply_items(&mut tx, tenant, order_id, items).await?;
+        let n = apply_items(&mut tx, tenant, &[(order_id, items)]).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -768,23 +766,47 @@ fn clamp_i32(n: u64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-/// Upserts one order, then applies its items update.
+/// Upserts a page's orders, then applies their items updates: a handful of statements per
+/// page, whatever its size.
 ///
-/// The order only replaces the stored one when it is newer, or as new but different (a v0 row
+/// An order only replaces the stored one when it is newer, or as new but different (a v0 row
 /// re-read through v2026, say): an older copy never overwrites a newer one, and an identical one
 /// changes nothing, not even `updated_at`.
-async fn write_order(
+async fn write_orders(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &TenantId,
     api: OrdersApi,
-    write: &OrderWrite,
+    writes: &[OrderWrite],
 ) -> Result<WriteCounts> {
-    let o = &write.order;
+    // One row per order id (Postgres refuses to update a row twice in one statement): if a page
+    // lists an order twice, the copy with the latest LastUpdateDate wins, the later one on a tie.
+    let mut latest: HashMap<&str, &OrderWrite> = HashMap::new();
+    for w in writes {
+        let id = w.order.external_order_id.as_str();
+        match latest.get(id) {
+            Some(kept) if kept.order.last_update_date > w.order.last_update_date => {}
+            _ => {
+                latest.insert(id, w);
+            }
+        }
+    }
+    let mut writes: Vec<&OrderWrite> = latest.into_values().collect();
+    writes.sort_by(|a, b| a.order.external_order_id.cmp(&b.order.external_order_id));
+    if writes.is_empty() {
+        return Ok(WriteCounts::default());
+    }
+    let column = |f: fn(&OrderRecord) -> Option<String>| {
+        writes.iter().map(|w| f(&w.order)).collect::<Vec<_>>()
+    };
     let upserted = sqlx::query(
-        "INSERT INTO orders (tenant_id, marketplace, external_order_id, marketplace_id, status,
-                             purchase_date, last_update_date, fulfillment_channel, order_total_amount,
-                             order_total_currency, source_api, raw, items_stale)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, true)
+        "INSERT INTO orders (tenant_id, marketplace, source_api, items_stale, external_order_id,
+                             marketplace_id, status, purchase_date, last_update_date,
+                             fulfillment_channel, order_total_amount, order_total_currency, raw)
+         SELECT $1, $2, $3, true, u.*
+           FROM UNNEST($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
+                       $9::text[], $10::numeric[], $11::text[], $12::jsonb[])
+             AS u(external_order_id, marketplace_id, status, purchase_date, last_update_date,
+                  fulfillment_channel, order_total_amount, order_total_currency, raw)
          ON CONFLICT (tenant_id, marketplace, external_order_id) DO UPDATE SET
              marketplace_id = EXCLUDED.marketplace_id,
              status = EXCLUDED.status,
@@ -804,20 +826,24 @@ async fn write_order(
     )
     .bind(tenant.as_str())
     .bind(MARKETPLACE)
-    .bind(&o.external_order_id)
-    .bind(&o.marketplace_id)
-    .bind(o.status.as_str())
-    .bind(o.purchase_date)
-    .bind(o.last_update_date)
-    .bind(&o.fulfillment_channel)
-    .bind(o.order_total_amount)
-    .bind(&o.order_total_currency)
     .bind(api.as_str())
-    .bind(&o.raw)
+    .bind(column(|o| Some(o.external_order_id.clone())))
+    .bind(column(|o| o.marketplace_id.clone()))
+    .bind(column(|o| Some(o.status.as_str().to_owned())))
+    .bind(writes.iter().map(|w| w.order.purchase_date).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.order.last_update_date).collect::<Vec<_>>())
+    .bind(column(|o| o.fulfillment_channel.clone()))
+    .bind(writes.iter().map(|w| w.order.order_total_amount).collect::<Vec<_>>())
+    .bind(column(|o| o.order_total_currency.clone()))
+    .bind(writes.iter().map(|w| w.order.raw.clone()).collect::<Vec<_>>())
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    let items = apply_items(tx, tenant, &o.external_order_id, &write.items).await?;
+    let updates: Vec<(&str, &ItemsUpdate)> = writes
+        .iter()
+        .map(|w| (w.order.external_order_id.as_str(), &w.items))
+        .collect();
+    let items = apply_items(tx, tenant, &updates).await?;
     Ok(WriteCounts {
         orders: upserted,
         items,
@@ -825,87 +851,99 @@ async fn write_order(
     })
 }
 
+/// Applies items updates to orders that are stored: replaced lists in one delete and one insert
+/// (per 1,000 items: Postgres takes at most 65,535 parameters), pending marks in one update.
 async fn apply_items(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &TenantId,
-    order_id: &str,
-    update: &ItemsUpdate,
+    updates: &[(&str, &ItemsUpdate)],
 ) -> Result<u64> {
-    match update {
-        ItemsUpdate::Keep => Ok(0),
-        // Every Amazon order has at least one item: an empty list is not an answer to keep.
-        ItemsUpdate::Replace(items) if items.is_empty() => {
-            let reason = ItemsUpdate::Pending("Amazon returned no items for this order".to_owned());
-            Box::pin(apply_items(tx, tenant, order_id, &reason)).await
-        }
-        ItemsUpdate::Pending(reason) => {
-            sqlx::query(
-                "UPDATE orders SET items_stale = true, items_error = $4, items_attempted_at = now()
-                  WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = $3",
-            )
-            .bind(tenant.as_str())
-            .bind(MARKETPLACE)
-            .bind(order_id)
-            .bind(reason)
-            .execute(&mut **tx)
-            .await?;
-            Ok(0)
-        }
-        ItemsUpdate::Replace(items) => {
-            sqlx::query(
-                "DELETE FROM order_items WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = $3",
-            )
-            .bind(tenant.as_str())
-            .bind(MARKETPLACE)
-            .bind(order_id)
-            .execute(&mut **tx)
-            .await?;
-            // One statement per 1,000 items (Postgres allows 65,535 bind parameters).
-            for chunk in items.chunks(1_000) {
-                let mut insert = sqlx::QueryBuilder::<Postgres>::new(
-                "INSERT INTO order_items (tenant_id, marketplace, external_order_id, order_item_id, asin,
-                                          seller_sku, title, quantity_ordered, quantity_shipped,
-                                          item_price_amount, item_tax_amount, shipping_price_amount,
-                                          promotion_discount_amount, currency, raw) ",
-            );
-                insert.push_values(chunk, |mut row, item| {
-                    row.push_bind(tenant.as_str())
-                        .push_bind(MARKETPLACE)
-                        .push_bind(order_id)
-                        .push_bind(&item.order_item_id)
-                        .push_bind(&item.asin)
-                        .push_bind(&item.seller_sku)
-                        .push_bind(&item.title)
-                        .push_bind(item.quantity_ordered)
-                        .push_bind(item.quantity_shipped)
-                        .push_bind(item.item_price_amount)
-                        .push_bind(item.item_tax_amount)
-                        .push_bind(item.shipping_price_amount)
-                        .push_bind(item.promotion_discount_amount)
-                        .push_bind(&item.currency)
-                        .push_bind(&item.raw);
-                });
-                insert.build().execute(&mut **tx).await?;
+    let mut replaced: Vec<&str> = Vec::new();
+    let mut rows: Vec<(&str, &ItemRecord)> = Vec::new();
+    let mut pending: Vec<(&str, &str)> = Vec::new();
+    for (order_id, update) in updates {
+        match update {
+            ItemsUpdate::Keep => {}
+            // Every Amazon order has at least one item: an empty list is not an answer to keep.
+            ItemsUpdate::Replace(items) if items.is_empty() => {
+                pending.push((order_id, "Amazon returned no items for this order"));
             }
-            let updated = sqlx::query(
-                "UPDATE orders SET items_stale = false, items_fetched_at = now(),
-                        items_fetched_status = status, items_error = NULL
-                  WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = $3",
-            )
-            .bind(tenant.as_str())
-            .bind(MARKETPLACE)
-            .bind(order_id)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            if updated != 1 {
-                // Items without their order would be orphans; the foreign key refuses them too,
-                // this just says so in words.
-                return Err(Error::Database(sqlx::Error::Protocol(format!(
-                    "items for order {order_id} of tenant {tenant}, which is not stored"
-                ))));
+            ItemsUpdate::Replace(items) => {
+                replaced.push(order_id);
+                rows.extend(items.iter().map(|item| (*order_id, item)));
             }
-            Ok(items.len() as u64)
+            ItemsUpdate::Pending(reason) => pending.push((order_id, reason.as_str())),
         }
     }
+
+    if !pending.is_empty() {
+        sqlx::query(
+            "UPDATE orders o SET items_stale = true, items_error = u.reason, items_attempted_at = now()
+               FROM UNNEST($3::text[], $4::text[]) AS u(external_order_id, reason)
+              WHERE o.tenant_id = $1 AND o.marketplace = $2 AND o.external_order_id = u.external_order_id",
+        )
+        .bind(tenant.as_str())
+        .bind(MARKETPLACE)
+        .bind(pending.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(pending.iter().map(|(_, reason)| *reason).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if replaced.is_empty() {
+        return Ok(0);
+    }
+    sqlx::query(
+        "DELETE FROM order_items WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+    )
+    .bind(tenant.as_str())
+    .bind(MARKETPLACE)
+    .bind(&replaced)
+    .execute(&mut **tx)
+    .await?;
+    for chunk in rows.chunks(1_000) {
+        let mut insert = sqlx::QueryBuilder::<Postgres>::new(
+            "INSERT INTO order_items (tenant_id, marketplace, external_order_id, order_item_id, asin,
+                                      seller_sku, title, quantity_ordered, quantity_shipped,
+                                      item_price_amount, item_tax_amount, shipping_price_amount,
+                                      promotion_discount_amount, currency, raw) ",
+        );
+        insert.push_values(chunk, |mut row, (order_id, item)| {
+            row.push_bind(tenant.as_str())
+                .push_bind(MARKETPLACE)
+                .push_bind(*order_id)
+                .push_bind(&item.order_item_id)
+                .push_bind(&item.asin)
+                .push_bind(&item.seller_sku)
+                .push_bind(&item.title)
+                .push_bind(item.quantity_ordered)
+                .push_bind(item.quantity_shipped)
+                .push_bind(item.item_price_amount)
+                .push_bind(item.item_tax_amount)
+                .push_bind(item.shipping_price_amount)
+                .push_bind(item.promotion_discount_amount)
+                .push_bind(&item.currency)
+                .push_bind(&item.raw);
+        });
+        insert.build().execute(&mut **tx).await?;
+    }
+    let updated = sqlx::query(
+        "UPDATE orders SET items_stale = false, items_fetched_at = now(),
+                items_fetched_status = status, items_error = NULL
+          WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+    )
+    .bind(tenant.as_str())
+    .bind(MARKETPLACE)
+    .bind(&replaced)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if updated != replaced.len() as u64 {
+        // Items without their order would be orphans; the foreign key refuses them too, this
+        // just says so in words.
+        return Err(Error::Database(sqlx::Error::Protocol(format!(
+            "items for {} orders of tenant {tenant}, of which only {updated} are stored",
+            replaced.len()
+        ))));
+    }
+    Ok(rows.len() as u64)
 }

@@ -216,6 +216,28 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
             .unwrap();
     assert_eq!(status, "SHIPPED");
     assert_eq!(total, Decimal::new(1999, 2), "money is exact");
+
+    // One page listing the same order twice: the later copy wins, whatever the order.
+    let n = store
+        .write_page(
+            &tenant,
+            OrdersApi::V0,
+            &[],
+            &[
+                write(order("2026-11-03T10:00:00Z", "Canceled")),
+                write(order("2026-11-02T12:00:00Z", "Unshipped")),
+            ],
+            &[],
+            &done,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.orders, 1);
+    let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE tenant_id = 't1'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "CANCELLED");
 }
 
 #[sqlx::test]
