@@ -117,9 +117,6 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         config.settings.retry,
     ));
 
-    let ids: Vec<String> = tenants.iter().map(|t| t.id.to_string()).collect();
-    // A minute of slack for a database clock behind ours.
-    let started = Utc::now() - chrono::Duration::minutes(1);
     let passes = futures_util::stream::iter(tenants)
         .map(|tenant| {
             let (store, http, lwa, config) = (&store, http.clone(), lwa.clone(), &config);
@@ -135,9 +132,14 @@ pub async fn run(database_url: Option<&str>, args: &SyncArgs, mode: Mode) -> Res
         signal = shutdown_signal() => {
             // The passes are dropped here: their open transactions roll back and their lock
             // connections close. What they committed stays, with its resume point.
-            let why = format!("terminated by {signal} before the pass finished; the next pass resumes");
+            let next = match kind {
+                PassKind::Delta => "the next pass resumes from the last committed page",
+                PassKind::Items { .. } => "the next pass fetches the remaining items",
+                PassKind::Backfill { .. } => "run the backfill again",
+            };
+            let why = format!("terminated by {signal} before the pass finished; {next}");
             tracing::error!("{why}");
-            store.fail_running_runs(&ids, started, &why).await?;
+            store.fail_open_runs(&why).await?;
             return Ok(ExitStatus::Failure);
         }
     };

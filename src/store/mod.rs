@@ -29,6 +29,8 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// Runs this process opened and has not closed yet, for [`PgStore::fail_open_runs`].
+    open_runs: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<i64>>>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -200,11 +202,14 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(15))
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore::from_pool(pool))
     }
 
     pub fn from_pool(pool: PgPool) -> Self {
-        PgStore { pool }
+        PgStore {
+            pool,
+            open_runs: Default::default(),
+        }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -322,6 +327,10 @@ impl PgStore {
         .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.open_runs
+            .lock()
+            .expect("open runs lock poisoned")
+            .insert(id);
         Ok(id)
     }
 
@@ -359,25 +368,26 @@ impl PgStore {
         Ok(())
     }
 
-    /// Marks the runs this process left open (started at or after `since`) as failed, with
-    /// `last_error`, when it is told to stop before they finish.
+    /// Marks the runs this store opened and did not close as failed, with `last_error`, when
+    /// the process is told to stop before they finish. Other processes' runs are not touched.
     #[instrument(skip_all)]
-    pub async fn fail_running_runs(
-        &self,
-        tenants: &[String],
-        since: DateTime<Utc>,
-        error: &str,
-    ) -> Result<()> {
+    pub async fn fail_open_runs(&self, error: &str) -> Result<()> {
+        let ids: Vec<i64> = self
+            .open_runs
+            .lock()
+            .expect("open runs lock poisoned")
+            .iter()
+            .copied()
+            .collect();
         sqlx::query(
             "WITH failed AS (
-                 UPDATE sync_runs SET outcome = 'failed', finished_at = now(), error = $3
-                  WHERE tenant_id = ANY($1) AND outcome = 'running' AND started_at >= $2
+                 UPDATE sync_runs SET outcome = 'failed', finished_at = now(), error = $2
+                  WHERE id = ANY($1) AND outcome = 'running'
                  RETURNING tenant_id)
-             UPDATE marketplace_sync_state SET last_error = $3, last_error_at = now(), updated_at = now()
-              WHERE type = $4 AND tenant_id IN (SELECT tenant_id FROM failed)",
+             UPDATE marketplace_sync_state SET last_error = $2, last_error_at = now(), updated_at = now()
+              WHERE type = $3 AND tenant_id IN (SELECT tenant_id FROM failed)",
         )
-        .bind(tenants)
-        .bind(since)
+        .bind(&ids)
         .bind(error)
         .bind(MARKETPLACE)
         .execute(&self.pool)
@@ -446,6 +456,10 @@ impl PgStore {
             None => {}
         }
         tx.commit().await?;
+        self.open_runs
+            .lock()
+            .expect("open runs lock poisoned")
+            .remove(&run_id);
         Ok(())
     }
 
@@ -780,14 +794,21 @@ async fn write_orders(
 ) -> Result<WriteCounts> {
     // One row per order id (Postgres refuses to update a row twice in one statement): if a page
     // lists an order twice, the copy with the latest LastUpdateDate wins, the later one on a tie.
+    // On a tie, a copy with fetched items is not given up for one whose items are pending.
+    let items_rank = |w: &OrderWrite| match &w.items {
+        ItemsUpdate::Replace(items) if !items.is_empty() => 2,
+        ItemsUpdate::Keep => 1,
+        _ => 0,
+    };
     let mut latest: HashMap<&str, &OrderWrite> = HashMap::new();
     for w in writes {
         let id = w.order.external_order_id.as_str();
-        match latest.get(id) {
-            Some(kept) if kept.order.last_update_date > w.order.last_update_date => {}
-            _ => {
-                latest.insert(id, w);
-            }
+        let keep_previous = latest.get(id).is_some_and(|kept| {
+            (kept.order.last_update_date, items_rank(kept))
+                > (w.order.last_update_date, items_rank(w))
+        });
+        if !keep_previous {
+            latest.insert(id, w);
         }
     }
     let mut writes: Vec<&OrderWrite> = latest.into_values().collect();

@@ -871,3 +871,30 @@ async fn nul_characters_and_duplicate_item_ids_do_not_stall_a_tenant(pool: PgPoo
         assert!(cursor(&pool, id).await.is_some(), "{id}");
     }
 }
+
+#[sqlx::test]
+async fn a_stopping_process_fails_only_its_own_runs(pool: PgPool) {
+    let ours = PgStore::from_pool(pool.clone());
+    let theirs = PgStore::from_pool(pool.clone());
+    let a = keybuzz_sync::config::TenantId::parse("a").unwrap();
+    let b = keybuzz_sync::config::TenantId::parse("b").unwrap();
+    let our_run = ours.start_run(&a, "delta", OrdersApi::V2026).await.unwrap();
+    let their_run = theirs
+        .start_run(&b, "delta", OrdersApi::V2026)
+        .await
+        .unwrap();
+    ours.fail_open_runs("terminated by SIGTERM").await.unwrap();
+    let outcome = |id: i64| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT outcome FROM sync_runs WHERE id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(outcome(our_run).await, "failed");
+    assert_eq!(outcome(their_run).await, "running");
+    assert_eq!(last_error(&pool, "b").await, None);
+}
