@@ -5,18 +5,15 @@
 //! rates scaled by 1e6 (bursts unchanged), in a scratch database on `DATABASE_URL`'s server.
 //! Under `cargo test` (no `--bench` argument) it runs a 200-order smoke version.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use keybuzz_sync::config::{
-    AppCredentials, OrdersApi, Region, RetryPolicy, Secret, SyncSettings, TenantConfig, TenantId,
+    AppCredentials, Endpoints, RetryPolicy, SyncConfig, SyncSettings, TenantConfig,
 };
-use keybuzz_sync::spapi::auth::LwaClient;
-use keybuzz_sync::spapi::{SpApiClient, http_client};
+use keybuzz_sync::model::{OrdersApi, PassKind, PassReport, Region, Secret, TenantId};
 use keybuzz_sync::store::PgStore;
-use keybuzz_sync::sync::{PassKind, PassReport, TenantSource};
-use reqwest::Url;
+use keybuzz_sync::sync::{Connector, run_pass};
 use spapi_sim::{SimConfig, SimHandle};
 use sqlx::{Connection, PgConnection};
 
@@ -33,25 +30,17 @@ async fn pass(
     tenant: &TenantConfig,
     settings: &SyncSettings,
 ) -> PassReport {
-    let http = http_client(settings.request_timeout).unwrap();
-    let lwa = Arc::new(LwaClient::new(
-        http.clone(),
-        Url::parse(&sim.lwa_token_url()).unwrap(),
-        AppCredentials {
+    let config = SyncConfig {
+        tenants_dir: std::env::temp_dir(),
+        credentials: AppCredentials {
             client_id: "sim-client-id".into(),
             client_secret: Secret::new("sim-client-secret"),
         },
-        settings.retry,
-    ));
-    let client = SpApiClient::new(
-        http,
-        Url::parse(&sim.base_url()).unwrap(),
-        lwa,
-        tenant,
-        settings.retry,
-    );
-    TenantSource::new(client, tenant, settings)
-        .run_pass(store, tenant, settings, PassKind::Delta, Utc::now())
+        endpoints: Endpoints::new(Some(&sim.base_url()), Some(&sim.lwa_token_url())).unwrap(),
+        settings: settings.clone(),
+    };
+    let source = Connector::new(&config).unwrap().source(tenant);
+    run_pass(store, &source, PassKind::Delta, Utc::now())
         .await
         .expect("pass succeeds")
 }
@@ -74,7 +63,9 @@ async fn main() {
         .unwrap();
     let base = url.split('?').next().unwrap();
     let bench_url = format!("{}/{db}", &base[..base.rfind('/').unwrap()]);
-    let store = PgStore::connect(&bench_url, 4).await.unwrap();
+    let store = PgStore::connect(&Secret::new(bench_url.clone()), 4)
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
 
     let sim = SimHandle::start(SimConfig {

@@ -1,17 +1,14 @@
-//! Command-line definitions (clap). Low-level: strings and numbers as typed by an operator.
-//! [`SyncArgs::to_config`] turns them into the typed [`SyncConfig`] the engine uses.
+//! Command-line definitions (clap): the low-level form, values as an operator typed them (only
+//! checked for range and shape). `commands::plan` turns them into the high-level plan a command
+//! runs.
 //!
-//! Every secret-bearing flag hides its environment value from `--help`.
+//! Every secret-bearing flag is parsed straight into a [`Secret`] and hides its environment
+//! value from `--help`.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::config::{
-    AppCredentials, Endpoints, RetryPolicy, Secret, SyncConfig, SyncSettings, TenantId,
-};
-use crate::error::{Error, Result};
+use keybuzz_sync::model::{Secret, TenantId};
 
 #[derive(Parser)]
 #[command(
@@ -26,12 +23,11 @@ pub struct Cli {
     pub command: Command,
 }
 
-// No `Debug`: these structs hold the database URL and the client secret as plain strings.
 #[derive(Args)]
 pub struct GlobalArgs {
     /// Postgres URL, e.g. postgres://user@host/db
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
-    pub database_url: Option<String>,
+    pub database_url: Option<Secret>,
 
     /// Log format on stderr; `auto` is text on a terminal, JSON otherwise
     #[arg(long, env = "KEYBUZZ_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Auto)]
@@ -102,7 +98,7 @@ pub struct SyncArgs {
 
     /// The SP-API application's LWA client secret (prefer the environment variable)
     #[arg(long, env = "LWA_CLIENT_SECRET", hide_env_values = true)]
-    pub lwa_client_secret: Option<String>,
+    pub lwa_client_secret: Option<Secret>,
 
     /// Replaces the regional SP-API endpoint (sandbox, simulator); http only when given here
     #[arg(long, env = "SPAPI_ENDPOINT")]
@@ -161,53 +157,4 @@ pub struct StatusArgs {
     /// Print the backend's JSON shape instead of a summary
     #[arg(long)]
     pub json: bool,
-}
-
-impl SyncArgs {
-    pub fn to_config(&self) -> Result<SyncConfig> {
-        let client_id = self
-            .lwa_client_id
-            .clone()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                Error::Config("LWA_CLIENT_ID (or --lwa-client-id) is not set".to_owned())
-            })?;
-        let client_secret = self
-            .lwa_client_secret
-            .clone()
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                Error::Config("LWA_CLIENT_SECRET (or --lwa-client-secret) is not set".to_owned())
-            })?;
-        if self.request_timeout_secs == 0 {
-            return Err(Error::Config(
-                "--request-timeout-secs must be at least 1".to_owned(),
-            ));
-        }
-        let settings = SyncSettings {
-            overlap: chrono::Duration::minutes(i64::from(self.overlap_minutes)),
-            initial_lookback: chrono::Duration::days(i64::from(self.initial_lookback_days)),
-            items_budget: self.items_budget,
-            request_timeout: Duration::from_secs(self.request_timeout_secs),
-            retry: RetryPolicy {
-                max_retries: self.max_retries,
-                base_delay: Duration::from_millis(self.retry_base_ms),
-                max_delay: Duration::from_secs(60).max(Duration::from_millis(self.retry_base_ms)),
-                max_total_delay: Duration::from_secs(self.retry_max_total_secs),
-            },
-            ..SyncSettings::default()
-        };
-        Ok(SyncConfig {
-            tenants_dir: self.tenants_dir.clone(),
-            credentials: AppCredentials {
-                client_id,
-                client_secret: Secret::new(client_secret),
-            },
-            endpoints: Endpoints::new(
-                self.spapi_endpoint.as_deref(),
-                self.lwa_token_url.as_deref(),
-            )?,
-            settings,
-        })
-    }
 }

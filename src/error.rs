@@ -1,11 +1,12 @@
 //! The engine's one error type.
 //!
 //! Every failure the library can report is a variant of [`Error`]. The binary turns them into exit
-//! codes (see `main.rs`); the engine turns them into `last_error` and `sync_runs.error`. Messages
-//! name what was wrong (tenant, operation, field, value) and never carry a secret: access tokens,
-//! refresh tokens, the LWA client secret and database passwords are not part of any variant.
+//! codes (its `ExitStatus`); the engine turns them into `last_error` and `sync_runs.error`.
+//! Messages name what was wrong (tenant, operation, field, value) and never carry a secret:
+//! access tokens, refresh tokens, the LWA client secret and database passwords are not part of
+//! any variant.
 
-use crate::config::TenantId;
+use crate::model::{InvalidTenantId, TenantId};
 
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -16,6 +17,15 @@ pub enum Error {
     /// A flag, an environment variable or a tenant file is missing or invalid.
     #[error("invalid configuration: {0}")]
     Config(String),
+
+    /// A tenant id (from a flag or a file name) that cannot be one.
+    #[error("invalid configuration: {0}")]
+    InvalidTenantId(#[from] InvalidTenantId),
+
+    /// Something this process needs failed in a way that is not the operator's configuration,
+    /// Amazon or the database (the TLS backend, writing output).
+    #[error("internal error: {0}")]
+    Internal(String),
 
     /// Login with Amazon answered `invalid_grant`: the refresh token was revoked or expired.
     #[error(
@@ -85,6 +95,11 @@ impl Error {
         }
     }
 
+    /// Whether the operator's configuration is at fault (exit code 3).
+    pub fn is_config(&self) -> bool {
+        matches!(self, Error::Config(_) | Error::InvalidTenantId(_))
+    }
+
     /// Whether this error ends the whole pass of a tenant, rather than a single order's items.
     pub fn is_fatal_for_tenant(&self) -> bool {
         matches!(
@@ -92,6 +107,8 @@ impl Error {
             Error::ReauthorizationRequired { .. }
                 | Error::Auth(_)
                 | Error::Config(_)
+                | Error::InvalidTenantId(_)
+                | Error::Internal(_)
                 | Error::Database(_)
                 | Error::Migrate(_)
                 | Error::AlreadyRunning(_)

@@ -1,12 +1,16 @@
 //! The `keybuzz-sync` binary: parse flags, set up logging, run one command, map its outcome to
-//! an exit code (see [`keybuzz_sync::commands::ExitStatus`]).
+//! an exit code (see [`commands::ExitStatus`]).
+
+mod cli;
+mod commands;
+mod signal;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use keybuzz_sync::cli::{Cli, LogFormat};
-use keybuzz_sync::commands::{self, ExitStatus};
+use cli::{Cli, LogFormat};
+use commands::ExitStatus;
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(format: LogFormat) {

@@ -1,9 +1,11 @@
 //! `keybuzz-sync migrate`: applies the embedded migrations.
 
-use super::ExitStatus;
-use crate::error::Result;
+use keybuzz_sync::Result;
+use keybuzz_sync::model::Secret;
 
-pub async fn run(database_url: Option<&str>) -> Result<ExitStatus> {
+use super::ExitStatus;
+
+pub async fn run(database_url: Option<&Secret>) -> Result<ExitStatus> {
     let store = super::connect(database_url, 2).await?;
     store.migrate().await?;
     tracing::info!("database schema is up to date");

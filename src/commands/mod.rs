@@ -1,15 +1,18 @@
 //! One module per subcommand, and the exit codes they end with.
 //!
-//! Commands connect the parts (config, store, client, engine) and report; they hold no sync
-//! logic of their own.
+//! Commands turn the command line into a plan ([`plan`]), connect the parts (config, store,
+//! sources, engine) and report; they hold no sync logic of their own.
 
-pub mod migrate;
-pub mod status;
-pub mod sync;
+mod migrate;
+mod plan;
+mod status;
+mod sync;
+
+use keybuzz_sync::model::Secret;
+use keybuzz_sync::store::PgStore;
+use keybuzz_sync::{Error, Result};
 
 use crate::cli::{Cli, Command};
-use crate::error::{Error, Result};
-use crate::store::PgStore;
 
 /// The process exit codes, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,6 +23,7 @@ pub enum ExitStatus {
     /// At least one tenant's pass failed (SP-API, Login with Amazon, database), or a command failed.
     Failure = 1,
     /// Usage error, reported by clap (unknown flag, missing `--tenant`, ...).
+    #[allow(dead_code)] // clap exits with it on its own; listed for the documentation.
     Usage = 2,
     /// Invalid configuration: missing credentials, bad URL, schema not migrated, or an unreadable
     /// or invalid tenant file (the other tenants still ran), and no pass failed.
@@ -32,10 +36,30 @@ impl ExitStatus {
     /// The status for a failure of the whole command.
     pub fn for_error(error: &Error) -> Self {
         match error {
-            Error::Config(_) => ExitStatus::Config,
+            e if e.is_config() => ExitStatus::Config,
             Error::AlreadyRunning(_) => ExitStatus::Locked,
             _ => ExitStatus::Failure,
         }
+    }
+
+    /// Which status wins when tenants end differently: a failure over a configuration error
+    /// over a held lock over success.
+    fn severity(self) -> u8 {
+        match self {
+            ExitStatus::Success => 0,
+            ExitStatus::Locked => 1,
+            ExitStatus::Config => 2,
+            ExitStatus::Usage => 3,
+            ExitStatus::Failure => 4,
+        }
+    }
+
+    /// The status of a run whose tenants ended with these.
+    pub fn fold(statuses: impl IntoIterator<Item = ExitStatus>) -> ExitStatus {
+        statuses
+            .into_iter()
+            .max_by_key(|s| s.severity())
+            .unwrap_or(ExitStatus::Success)
     }
 }
 
@@ -46,7 +70,7 @@ impl From<ExitStatus> for std::process::ExitCode {
 }
 
 /// Connects to the database named by `--database-url` / `DATABASE_URL`.
-pub async fn connect(database_url: Option<&str>, max_connections: u32) -> Result<PgStore> {
+async fn connect(database_url: Option<&Secret>, max_connections: u32) -> Result<PgStore> {
     let url = database_url
         .filter(|u| !u.is_empty())
         .ok_or_else(|| Error::Config("DATABASE_URL (or --database-url) is not set".to_owned()))?;
@@ -55,20 +79,28 @@ pub async fn connect(database_url: Option<&str>, max_connections: u32) -> Result
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
-    let db = cli.global.database_url.as_deref();
+    let db = cli.global.database_url.as_ref();
     match cli.command {
         Command::Migrate => migrate::run(db).await,
-        Command::Delta(args) => sync::run(db, &args, sync::Mode::Delta).await,
-        Command::Items(args) => {
-            sync::run(db, &args.sync, sync::Mode::Items { limit: args.limit }).await
-        }
+        Command::Delta(args) => sync::run(db, plan::SyncPlan::delta(&args)?).await,
+        Command::Items(args) => sync::run(db, plan::SyncPlan::items(&args)?).await,
         Command::Backfill(args) => {
-            let mode = sync::Mode::Backfill {
-                since: args.since,
-                until: args.until,
-            };
-            sync::run(db, &args.sync, mode).await
+            sync::run(db, plan::SyncPlan::backfill(&args, chrono::Utc::now())?).await
         }
         Command::Status(args) => status::run(db, &args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_outranks_a_configuration_error_which_outranks_a_held_lock() {
+        use ExitStatus::*;
+        assert_eq!(ExitStatus::fold([]), Success);
+        assert_eq!(ExitStatus::fold([Success, Locked]), Locked);
+        assert_eq!(ExitStatus::fold([Locked, Config, Success]), Config);
+        assert_eq!(ExitStatus::fold([Config, Failure, Locked]), Failure);
     }
 }

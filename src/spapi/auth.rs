@@ -12,8 +12,9 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use crate::config::{AppCredentials, RetryPolicy, Secret, TenantId};
+use crate::config::{AppCredentials, RetryPolicy};
 use crate::error::{Error, Result};
+use crate::model::{Secret, TenantId};
 use reqwest::Url;
 
 /// Refresh this long before Amazon's expiry, so a token never dies in flight.
@@ -146,7 +147,7 @@ impl LwaClient {
 
 pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
     // reqwest's Display includes the URL, which holds no secret here (tokens travel in headers
-    // and form bodies), but `without_url` keeps messages short and uniform.
+    // and form bodies); it is cut out anyway to keep messages short and uniform.
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

@@ -18,8 +18,9 @@ use backon::{ExponentialBuilder, Retryable};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
 
-use crate::config::{RetryPolicy, Secret, TenantConfig, TenantId};
+use crate::config::{RetryPolicy, TenantConfig};
 use crate::error::{Error, Result};
+use crate::model::{BucketState, Secret, TenantId};
 use auth::{AccessTokenCache, LwaClient};
 use pacing::Pacer;
 
@@ -85,18 +86,18 @@ impl Operation {
 
 /// Requests sent and 429s received, for `sync_runs`.
 #[derive(Debug, Default)]
-pub struct CallCounters {
+struct CallCounters {
     calls: AtomicU64,
     throttled: AtomicU64,
 }
 
-impl CallCounters {
-    pub fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-    pub fn throttled(&self) -> u64 {
-        self.throttled.load(Ordering::Relaxed)
-    }
+/// What a client has sent so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Requests sent, every attempt counted.
+    pub calls: u64,
+    /// Of which answered 429.
+    pub throttled: u64,
 }
 
 /// Builds the backoff schedule of a [`RetryPolicy`]: exponential, jittered, bounded in count and
@@ -120,7 +121,7 @@ pub fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client> {
         .timeout(timeout)
         .connect_timeout(timeout.min(std::time::Duration::from_secs(10)))
         .build()
-        .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))
+        .map_err(|e| Error::Internal(format!("cannot build the HTTP client: {e}")))
 }
 
 /// Amazon's error body: `{"errors":[{"code","message","details"?}]}`.
@@ -168,12 +169,21 @@ impl SpApiClient {
         }
     }
 
-    pub fn pacer(&self) -> &Pacer {
-        &self.pacer
+    /// Seeds the rate buckets with those an earlier process saved.
+    pub fn restore_buckets(&self, saved: &[BucketState]) {
+        self.pacer.restore(saved);
     }
 
-    pub fn counters(&self) -> &CallCounters {
-        &self.counters
+    /// The rate buckets as they stand, to save for the next process.
+    pub fn bucket_states(&self) -> Vec<BucketState> {
+        self.pacer.snapshot()
+    }
+
+    pub fn usage(&self) -> Usage {
+        Usage {
+            calls: self.counters.calls.load(Ordering::Relaxed),
+            throttled: self.counters.throttled.load(Ordering::Relaxed),
+        }
     }
 
     /// GETs `path` with `query` (values are percent-encoded here, which matters for page
@@ -185,10 +195,9 @@ impl SpApiClient {
         path: &str,
         query: &[(&str, String)],
     ) -> Result<serde_json::Value> {
-        let url = self
-            .base
-            .join(path)
-            .map_err(|e| Error::Config(format!("cannot build the SP-API URL for {path:?}: {e}")))?;
+        let url = self.base.join(path).map_err(|e| {
+            Error::Internal(format!("cannot build the SP-API URL for {path:?}: {e}"))
+        })?;
         let attempts = AtomicU64::new(1);
         let result = (|| async { self.attempt(op, &url, query).await })
             .retry(backoff(&self.retry))

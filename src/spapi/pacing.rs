@@ -7,7 +7,7 @@
 //!   long to wait; tokens may go negative, so concurrent callers queue in arrival order.
 //! - [`Pacer`] holds one bucket per [`Operation`], seeded from Amazon's documented usage plan,
 //!   re-rated from the `x-amzn-RateLimit-Limit` header, drained on a 429.
-//! - Buckets outlive the process: the engine saves a [`BucketSnapshot`] per operation at the end of
+//! - Buckets outlive the process: the engine saves a [`BucketState`] per operation at the end of
 //!   a pass and restores it at the start of the next, so a CronJob that starts every 5 minutes does
 //!   not assume a full burst that Amazon has not refilled.
 //!
@@ -18,10 +18,11 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use tokio::time::Instant;
 
 use super::Operation;
+use crate::model::BucketState;
 
 /// Rates outside this range are not believed (a header of `1e-20` would mean a wait of eons).
 const RATE_RANGE: (f64, f64) = (1e-4, 1_000.0);
@@ -96,16 +97,6 @@ impl TokenBucket {
     }
 }
 
-/// A bucket's state at a wall-clock instant, for storage between processes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BucketSnapshot {
-    pub operation: Operation,
-    pub rate: f64,
-    pub burst: f64,
-    pub tokens: f64,
-    pub at: DateTime<Utc>,
-}
-
 /// The buckets of one tenant.
 #[derive(Debug, Default)]
 pub struct Pacer {
@@ -147,42 +138,46 @@ impl Pacer {
         self.with_bucket(op, |b, now| b.drain(now));
     }
 
-    /// The current state of every bucket used so far.
-    pub fn snapshot(&self) -> Vec<BucketSnapshot> {
+    /// The current state of every bucket used so far, by Amazon's operation name.
+    pub fn snapshot(&self) -> Vec<BucketState> {
         let now = Instant::now();
         let wall = Utc::now();
         let buckets = self.buckets.lock().expect("pacer lock poisoned");
         let mut out: Vec<_> = buckets
             .iter()
-            .map(|(op, b)| BucketSnapshot {
-                operation: *op,
+            .map(|(op, b)| BucketState {
+                operation: op.name().to_owned(),
                 rate: b.rate,
                 burst: b.burst,
                 tokens: b.tokens(now),
-                at: wall,
+                saved_at: wall,
             })
             .collect();
-        out.sort_by_key(|s| s.operation.name());
+        out.sort_by(|a, b| a.operation.cmp(&b.operation));
         out
     }
 
     /// Restores buckets saved by an earlier process, refilled for the time that has passed.
-    pub fn restore(&self, snapshots: &[BucketSnapshot]) {
+    /// A bucket of an operation this build does not know, or with absurd numbers, is ignored.
+    pub fn restore(&self, saved: &[BucketState]) {
         let now = Instant::now();
         let wall = Utc::now();
         let mut buckets = self.buckets.lock().expect("pacer lock poisoned");
-        for s in snapshots {
+        for s in saved {
+            let Some(operation) = Operation::from_name(&s.operation) else {
+                continue;
+            };
             if !(s.rate.is_finite() && s.rate > 0.0 && s.burst >= 1.0 && s.tokens.is_finite()) {
                 continue;
             }
-            let elapsed = (wall - s.at)
+            let elapsed = (wall - s.saved_at)
                 .to_std()
                 .unwrap_or(Duration::ZERO)
                 .as_secs_f64();
             let rate = s.rate.clamp(RATE_RANGE.0, RATE_RANGE.1);
             let tokens = (s.tokens + elapsed * rate).min(s.burst);
             buckets.insert(
-                s.operation,
+                operation,
                 TokenBucket {
                     rate,
                     burst: s.burst,
@@ -266,7 +261,7 @@ mod tests {
         assert_eq!(snap.len(), 1);
         assert!(snap[0].tokens.abs() < 1e-6);
         // Pretend it was saved 360 s ago: 0.0056/s * 360 s = 2.016 tokens.
-        snap[0].at -= chrono::Duration::seconds(360);
+        snap[0].saved_at -= chrono::Duration::seconds(360);
         let restored = Pacer::new();
         restored.restore(&snap);
         let tokens = restored.snapshot()[0].tokens;

@@ -6,6 +6,7 @@
 //!            read stored versions ──► fetch items the page needs (v0) ──► commit page + progress
 //!          ──► last page commits the cursor ──► items catch-up (budgeted)
 //!   items: items catch-up only
+//!   backfill: the operator's window, not resumable ──► items catch-up
 //! ──► save rate buckets ──► close run (last_success_at / last_error) ──► unlock
 //! ```
 //! Any error before a page commits leaves that page, and the cursor, as they were.
@@ -14,58 +15,19 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use chrono::{DateTime, Utc};
 
-use super::{FetchedOrder, OrdersSource, SyncWindow};
-use crate::config::{SyncSettings, TenantConfig};
+use super::{OrdersSource, TenantSource};
 use crate::error::{Error, Result};
-use crate::store::{ItemsUpdate, OrderWrite, PageProgress, PgStore, RunSummary, WriteCounts};
+use crate::model::decide::{OrderPlan, plan_order};
+use crate::model::{
+    FetchedOrder, ItemsUpdate, OrderWrite, PageProgress, PassKind, PassReport, SyncWindow,
+    WriteCounts,
+};
+use crate::store::PgStore;
 
-/// Which pass to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PassKind {
-    /// Orders updated since the cursor, their items, then pending items within the budget.
-    Delta,
-    /// Only orders whose items are missing or stale, at most `limit` of them.
-    Items { limit: u32 },
-    /// One explicit window (an operator's backfill), then pending items within the budget.
-    /// The cursor only moves if the window ends after it.
-    Backfill { window: SyncWindow },
-}
-
-impl PassKind {
-    /// The subcommand that runs this pass, as recorded in `sync_runs.command`.
-    pub fn command(self) -> &'static str {
-        match self {
-            PassKind::Delta => "delta",
-            PassKind::Items { .. } => "items",
-            PassKind::Backfill { .. } => "backfill",
-        }
-    }
-}
-
-/// Whose window it is: a delta window is resumable and moves the cursor; a backfill window
-/// is neither (an interrupted backfill is simply run again).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WindowKind {
-    Delta,
-    Backfill,
-}
-
-/// What a pass did.
-#[derive(Debug, Clone, Default)]
-pub struct PassReport {
-    pub window: Option<SyncWindow>,
-    pub counts: WriteCounts,
-    /// Orders still waiting for items when the pass ended.
-    pub items_pending: i64,
-    pub api_calls: u64,
-    pub throttled: u64,
-}
-
-struct Pass<'a, S> {
+struct Pass<'a> {
     store: &'a PgStore,
-    source: &'a S,
-    tenant: &'a TenantConfig,
-    settings: &'a SyncSettings,
+    source: &'a TenantSource,
+    kind: PassKind,
     /// Per-order item calls left in this pass.
     items_budget: AtomicU32,
     counts: WriteCounts,
@@ -74,17 +36,15 @@ struct Pass<'a, S> {
 
 /// Runs one pass. Returns [`Error::AlreadyRunning`] without touching anything when another
 /// process holds the tenant's lock.
-#[tracing::instrument(skip_all, fields(tenant = %tenant.id, api = source.api().as_str(), pass = kind.command()))]
-pub async fn run_pass<S: OrdersSource>(
+#[tracing::instrument(skip_all, fields(tenant = %source.tenant.id, api = source.api().as_str(), pass = kind.command()))]
+pub async fn run_pass(
     store: &PgStore,
-    source: &S,
-    tenant: &TenantConfig,
-    settings: &SyncSettings,
+    source: &TenantSource,
     kind: PassKind,
     now: DateTime<Utc>,
 ) -> Result<PassReport> {
-    let lock = store.try_lock_tenant(&tenant.id).await?;
-    let result = locked_pass(store, source, tenant, settings, kind, now).await;
+    let lock = store.try_lock_tenant(&source.tenant.id).await?;
+    let result = locked_pass(store, source, kind, now).await;
     if let Err(e) = lock.release().await {
         // Closing the lock's connection releases it anyway; the pass result matters more.
         tracing::warn!("releasing the tenant lock failed: {e}");
@@ -92,31 +52,26 @@ pub async fn run_pass<S: OrdersSource>(
     result
 }
 
-async fn locked_pass<S: OrdersSource>(
+async fn locked_pass(
     store: &PgStore,
-    source: &S,
-    tenant: &TenantConfig,
-    settings: &SyncSettings,
+    source: &TenantSource,
     kind: PassKind,
     now: DateTime<Utc>,
 ) -> Result<PassReport> {
+    let tenant = &source.tenant.id;
     let run_id = store
-        .start_run(&tenant.id, kind.command(), source.api())
+        .start_run(tenant, kind.command(), source.api())
         .await?;
-    source
-        .client()
-        .pacer()
-        .restore(&store.load_buckets(&tenant.id).await?);
+    source.restore_buckets(&store.load_buckets(tenant).await?);
 
     let budget = match kind {
-        PassKind::Delta | PassKind::Backfill { .. } => settings.items_budget,
+        PassKind::Delta | PassKind::Backfill { .. } => source.settings.items_budget,
         PassKind::Items { limit } => limit,
     };
     let mut pass = Pass {
         store,
         source,
-        tenant,
-        settings,
+        kind,
         items_budget: AtomicU32::new(budget),
         counts: WriteCounts::default(),
         window: None,
@@ -127,55 +82,56 @@ async fn locked_pass<S: OrdersSource>(
         PassKind::Backfill { window } => pass.backfill(window).await,
     };
 
-    if let Err(e) = store
-        .save_buckets(&tenant.id, &source.client().pacer().snapshot())
-        .await
-    {
+    if let Err(e) = store.save_buckets(tenant, &source.bucket_states()).await {
         tracing::warn!("saving rate buckets failed: {e}");
     }
-    let counters = source.client().counters();
-    let items_pending = store.count_awaiting_items(&tenant.id).await.ok();
-    let summary = RunSummary {
+    let usage = source.usage();
+    let items_pending = match store.count_awaiting_items(tenant).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!("counting orders awaiting items failed: {e}");
+            -1
+        }
+    };
+    let report = PassReport {
         window: pass.window,
         counts: pass.counts,
         items_pending,
-        api_calls: counters.calls(),
-        throttled: counters.throttled(),
-        error: outcome.as_ref().err().map(ToString::to_string),
+        api_calls: usage.calls,
+        throttled: usage.throttled,
     };
+    let error = outcome.as_ref().err().map(ToString::to_string);
     store
-        .finish_run(&tenant.id, run_id, &summary, kind == PassKind::Delta)
+        .finish_run(
+            tenant,
+            run_id,
+            &report,
+            error.as_deref(),
+            kind.marks_success(),
+        )
         .await?;
     outcome?;
     tracing::info!(
-        orders = summary.counts.orders,
-        items = summary.counts.items,
-        quarantined = summary.counts.quarantined,
-        items_pending = items_pending.unwrap_or(-1),
-        api_calls = summary.api_calls,
-        throttled = summary.throttled,
+        orders = report.counts.orders,
+        items = report.counts.items,
+        quarantined = report.counts.quarantined,
+        items_pending,
+        api_calls = report.api_calls,
+        throttled = report.throttled,
         "pass finished"
     );
-    Ok(PassReport {
-        window: summary.window,
-        counts: summary.counts,
-        items_pending: items_pending.unwrap_or(0),
-        api_calls: summary.api_calls,
-        throttled: summary.throttled,
-    })
+    Ok(report)
 }
 
-impl<S: OrdersSource> Pass<'_, S> {
+impl Pass<'_> {
     async fn delta(&mut self, now: DateTime<Utc>) -> Result<()> {
-        let state = self.store.sync_state(&self.tenant.id).await?;
+        let tenant = &self.source.tenant.id;
+        let state = self.store.sync_state(tenant).await?;
         if let Some(resume) = state.resume {
             let fresh = now - resume.saved_at < self.source.page_token_ttl();
-            if resume.api == self.source.api().as_str() && fresh {
+            if resume.api == self.source.api() && fresh {
                 tracing::info!(after = %resume.window.after, before = %resume.window.before, "resuming an interrupted window");
-                match self
-                    .window(resume.window, Some(resume.token), WindowKind::Delta)
-                    .await
-                {
+                match self.window(resume.window, Some(resume.token)).await {
                     Ok(()) => {}
                     // Amazon refused the saved token (expired, or the rules changed): the cursor
                     // never moved past that window, so starting it again loses nothing.
@@ -183,18 +139,18 @@ impl<S: OrdersSource> Pass<'_, S> {
                         tracing::warn!(
                             "the saved page token was refused; restarting the window from the cursor"
                         );
-                        self.store.clear_resume(&self.tenant.id).await?;
+                        self.store.clear_resume(tenant).await?;
                     }
                     Err(e) => return Err(e),
                 }
             } else {
-                self.store.clear_resume(&self.tenant.id).await?;
+                self.store.clear_resume(tenant).await?;
             }
         }
 
-        let cursor = self.store.sync_state(&self.tenant.id).await?.cursor;
-        match SyncWindow::plan(cursor, now, self.settings) {
-            Some(window) => self.window(window, None, WindowKind::Delta).await?,
+        let cursor = self.store.sync_state(tenant).await?.cursor;
+        match SyncWindow::plan(cursor, now, &self.source.settings.window_rules()) {
+            Some(window) => self.window(window, None).await?,
             None => {
                 tracing::info!("nothing to ask Amazon yet: the cursor is at the 2-minute limit")
             }
@@ -203,31 +159,20 @@ impl<S: OrdersSource> Pass<'_, S> {
     }
 
     async fn backfill(&mut self, window: SyncWindow) -> Result<()> {
-        self.window(window, None, WindowKind::Backfill).await?;
+        self.window(window, None).await?;
         self.items_catch_up().await
     }
 
     /// Every page of one window; the last page's commit moves the cursor.
-    async fn window(
-        &mut self,
-        window: SyncWindow,
-        mut token: Option<String>,
-        kind: WindowKind,
-    ) -> Result<()> {
+    async fn window(&mut self, window: SyncWindow, mut token: Option<String>) -> Result<()> {
         self.window = Some(window);
         loop {
             let page = self.source.orders_page(&window, token.as_deref()).await?;
-            let progress = match (kind, &page.next_page_token) {
-                (WindowKind::Delta, Some(next)) => PageProgress::Continue {
-                    window,
-                    token: next.clone(),
-                },
-                (WindowKind::Delta, None) => PageProgress::WindowDone { window },
-                (WindowKind::Backfill, next) => PageProgress::Backfill {
-                    window,
-                    last_page: next.is_none(),
-                },
-            };
+            let progress = PageProgress::after_page(
+                window,
+                self.kind.resumable(),
+                page.next_page_token.as_deref(),
+            );
             for r in &page.rejected {
                 tracing::warn!(
                     order_id = r.order_id.as_deref().unwrap_or("?"),
@@ -244,7 +189,7 @@ impl<S: OrdersSource> Pass<'_, S> {
             let written = self
                 .store
                 .write_page(
-                    &self.tenant.id,
+                    &self.source.tenant.id,
                     self.source.api(),
                     &readable,
                     &writes,
@@ -265,37 +210,27 @@ impl<S: OrdersSource> Pass<'_, S> {
         }
     }
 
-    /// Decides, per order, whether to write it and what to do with its items; fetches the
-    /// items that the API does not return inline.
+    /// Decides, per order, whether to write it (see [`plan_order`]); fetches the items that the
+    /// API does not return inline for the orders written.
     async fn prepare_page(&self, orders: Vec<FetchedOrder>) -> Result<Vec<OrderWrite>> {
         let ids: Vec<String> = orders
             .iter()
             .map(|o| o.order.external_order_id.clone())
             .collect();
-        let stored = self.store.stored_orders(&self.tenant.id, &ids).await?;
+        let stored = self
+            .store
+            .stored_orders(&self.source.tenant.id, &ids)
+            .await?;
         let mut writes = Vec::with_capacity(orders.len());
         for fetched in orders {
             let order = fetched.order;
-            let (changed, stale) = match stored.get(&order.external_order_id) {
-                None => (true, true),
-                // An older copy (late page, lagging replica): the stored one wins.
-                Some(s) if order.last_update_date < s.last_update_date => continue,
-                Some(s) => {
-                    let changed = order.last_update_date > s.last_update_date
-                        || order.raw != s.raw
-                        || order.status.as_str() != s.status;
-                    (changed, s.items_stale)
-                }
-            };
-            if !changed && !stale {
-                // Already stored exactly so, items included: nothing to write.
-                continue;
+            match plan_order(&order, stored.get(&order.external_order_id)) {
+                OrderPlan::SkipOlder | OrderPlan::SkipUnchanged => continue,
+                OrderPlan::WriteWithItems => {}
             }
             let items = match fetched.items {
-                Some(inline) if changed || stale => ItemsUpdate::Replace(inline),
-                Some(_) => ItemsUpdate::Keep,
-                None if changed || stale => self.fetch_items(&order.external_order_id).await?,
-                None => ItemsUpdate::Keep,
+                Some(inline) => ItemsUpdate::Replace(inline),
+                None => self.fetch_items(&order.external_order_id).await?,
             };
             writes.push(OrderWrite { order, items });
         }
@@ -324,22 +259,21 @@ impl<S: OrdersSource> Pass<'_, S> {
         }
     }
 
-    /// Orders stored without up-to-date items, newest first, as far as the budget goes.
+    /// Orders stored without up-to-date items, as far as the budget goes: never tried first,
+    /// then the longest waiting (see [`PgStore::orders_awaiting_items`]).
     async fn items_catch_up(&mut self) -> Result<()> {
         let budget = self.items_budget.load(Ordering::Relaxed);
         if budget == 0 {
             return Ok(());
         }
+        let tenant = &self.source.tenant.id;
         let pending = self
             .store
-            .orders_awaiting_items(&self.tenant.id, i64::from(budget))
+            .orders_awaiting_items(tenant, i64::from(budget))
             .await?;
         for order_id in pending {
             let update = self.fetch_items(&order_id).await?;
-            let n = self
-                .store
-                .write_items(&self.tenant.id, &order_id, &update)
-                .await?;
+            let n = self.store.write_items(tenant, &order_id, &update).await?;
             self.counts.items += n;
         }
         Ok(())

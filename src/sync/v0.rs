@@ -4,18 +4,17 @@
 //! decimals. Items never come inline on this path, so pages carry `items: None` and the engine
 //! asks [`V0Source::order_items`] for the orders that need them.
 
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::window::amazon_time;
-use super::{
-    FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, OrdersSource, SyncWindow,
-    check_unique_items, sort_orders, without_nul,
-};
-use crate::config::OrdersApi;
+use super::OrdersSource;
+use super::read::{check_unique_items, decode, split_readable, without_nul};
 use crate::error::{Error, Result};
+use crate::model::{
+    BucketState, FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersApi, OrdersPage,
+    SyncWindow, amazon_time,
+};
 use crate::spapi::v0 as wire;
-use crate::spapi::{Operation, SpApiClient};
+use crate::spapi::{Operation, SpApiClient, Usage};
 
 pub struct V0Source {
     client: SpApiClient,
@@ -33,14 +32,6 @@ impl V0Source {
     }
 }
 
-/// Deserializes a typed view of `value`, naming the operation and what failed.
-pub(crate) fn view<T: DeserializeOwned>(op: Operation, what: &str, value: &Value) -> Result<T> {
-    T::deserialize(value).map_err(|e| Error::BadResponse {
-        operation: op.name(),
-        detail: format!("{what}: {e}"),
-    })
-}
-
 /// Maps one v0 `Order` JSON object.
 pub fn order_record(raw: Value) -> Result<OrderRecord> {
     let op = Operation::GetOrdersV0;
@@ -49,7 +40,7 @@ pub fn order_record(raw: Value) -> Result<OrderRecord> {
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_owned();
-    let order: wire::Order = view(op, &format!("order {id_hint}"), &raw)?;
+    let order: wire::Order = decode(op, &format!("order {id_hint}"), &raw)?;
     let status = OrderStatus::from_v0(&order.order_status).ok_or_else(|| Error::BadResponse {
         operation: op.name(),
         detail: format!(
@@ -76,7 +67,7 @@ pub fn order_record(raw: Value) -> Result<OrderRecord> {
 
 /// Maps one v0 `OrderItem` JSON object.
 pub fn item_record(order_id: &str, raw: Value) -> Result<ItemRecord> {
-    let item: wire::OrderItem = view(
+    let item: wire::OrderItem = decode(
         Operation::GetOrderItemsV0,
         &format!("order {order_id} item"),
         &raw,
@@ -116,8 +107,16 @@ impl OrdersSource for V0Source {
         chrono::Duration::hours(1)
     }
 
-    fn client(&self) -> &SpApiClient {
-        &self.client
+    fn restore_buckets(&self, saved: &[BucketState]) {
+        self.client.restore_buckets(saved);
+    }
+
+    fn bucket_states(&self) -> Vec<BucketState> {
+        self.client.bucket_states()
+    }
+
+    fn usage(&self) -> Usage {
+        self.client.usage()
     }
 
     async fn orders_page(
@@ -141,8 +140,8 @@ impl OrdersSource for V0Source {
             .client
             .get_json(op, wire::GET_ORDERS_PATH, &query)
             .await?;
-        let list: wire::GetOrdersResponse = view(op, "response", &body)?;
-        let (orders, rejected) = sort_orders(list.payload.orders, "AmazonOrderId", |raw| {
+        let list: wire::GetOrdersResponse = decode(op, "response", &body)?;
+        let (orders, rejected) = split_readable(list.payload.orders, "AmazonOrderId", |raw| {
             order_record(raw).map(|order| FetchedOrder { order, items: None })
         });
         Ok(OrdersPage {
@@ -162,7 +161,7 @@ impl OrdersSource for V0Source {
                 token.iter().map(|t| ("NextToken", t.clone())).collect();
             let body = self.client.get_json(op, &path, &query).await?;
             let list: wire::GetOrderItemsResponse =
-                view(op, &format!("order {order_id} items"), &body)?;
+                decode(op, &format!("order {order_id} items"), &body)?;
             if list.payload.amazon_order_id != order_id {
                 return Err(Error::BadResponse {
                     operation: op.name(),

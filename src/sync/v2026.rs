@@ -15,16 +15,15 @@
 use rust_decimal::Decimal;
 use serde_json::Value;
 
-use super::v0::view;
-use super::window::amazon_time;
-use super::{
-    FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, OrdersSource, SyncWindow,
-    check_unique_items, sort_orders, without_nul,
-};
-use crate::config::OrdersApi;
+use super::OrdersSource;
+use super::read::{check_unique_items, decode, split_readable, without_nul};
 use crate::error::{Error, Result};
+use crate::model::{
+    BucketState, FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersApi, OrdersPage,
+    SyncWindow, amazon_time,
+};
 use crate::spapi::v2026 as wire;
-use crate::spapi::{Operation, SpApiClient};
+use crate::spapi::{Operation, SpApiClient, Usage};
 
 pub struct V2026Source {
     client: SpApiClient,
@@ -65,7 +64,7 @@ pub fn order_with_items(op: Operation, raw: Value) -> Result<(OrderRecord, Vec<I
         .and_then(Value::as_str)
         .unwrap_or("?")
         .to_owned();
-    let order: wire::Order = view(op, &format!("order {id_hint}"), &raw)?;
+    let order: wire::Order = decode(op, &format!("order {id_hint}"), &raw)?;
     let bad = |detail: String| Error::BadResponse {
         operation: op.name(),
         detail,
@@ -224,8 +223,16 @@ impl OrdersSource for V2026Source {
         chrono::Duration::hours(23)
     }
 
-    fn client(&self) -> &SpApiClient {
-        &self.client
+    fn restore_buckets(&self, saved: &[BucketState]) {
+        self.client.restore_buckets(saved);
+    }
+
+    fn bucket_states(&self) -> Vec<BucketState> {
+        self.client.bucket_states()
+    }
+
+    fn usage(&self) -> Usage {
+        self.client.usage()
     }
 
     async fn orders_page(
@@ -248,8 +255,8 @@ impl OrdersSource for V2026Source {
             .client
             .get_json(op, wire::SEARCH_ORDERS_PATH, &query)
             .await?;
-        let list: wire::SearchOrdersResponse = view(op, "response", &body)?;
-        let (orders, rejected) = sort_orders(list.orders, "orderId", |raw| {
+        let list: wire::SearchOrdersResponse = decode(op, "response", &body)?;
+        let (orders, rejected) = split_readable(list.orders, "orderId", |raw| {
             order_with_items(op, raw).map(|(order, items)| FetchedOrder {
                 order,
                 items: Some(items),
@@ -272,7 +279,7 @@ impl OrdersSource for V2026Source {
             .client
             .get_json(op, &wire::get_order_path(order_id), &query)
             .await?;
-        let response: wire::GetOrderResponse = view(op, &format!("order {order_id}"), &body)?;
+        let response: wire::GetOrderResponse = decode(op, &format!("order {order_id}"), &body)?;
         let (order, items) = order_with_items(op, without_nul(response.order))?;
         if order.external_order_id != order_id {
             return Err(Error::BadResponse {

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Output;
 
 use assert_cmd::Command;
-use keybuzz_sync::config::TenantId;
+use keybuzz_sync::model::TenantId;
 use keybuzz_sync::store::PgStore;
 use spapi_sim::SimHandle;
 use sqlx::PgPool;

@@ -5,9 +5,12 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, SubsecRound, Utc};
 use keybuzz_sync::Error;
-use keybuzz_sync::config::{OrdersApi, SyncSettings};
-use keybuzz_sync::store::{ItemsUpdate, OrderWrite, PageProgress, PgStore};
-use keybuzz_sync::sync::{SyncWindow, v0};
+use keybuzz_sync::config::SyncSettings;
+use keybuzz_sync::model::OrdersApi;
+use keybuzz_sync::model::SyncWindow;
+use keybuzz_sync::model::{ItemsUpdate, OrderWrite, PageProgress};
+use keybuzz_sync::store::PgStore;
+use keybuzz_sync::sync::{run_pass, v0};
 use rust_decimal::Decimal;
 use spapi_sim::{Fault, FaultKind, SimOp, SimStatus};
 use sqlx::PgPool;
@@ -167,7 +170,7 @@ async fn later_passes_pick_up_updates_new_and_late_orders(pool: PgPool) {
 #[sqlx::test]
 async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
     let store = PgStore::from_pool(pool.clone());
-    let tenant = keybuzz_sync::config::TenantId::parse("t1").unwrap();
+    let tenant = keybuzz_sync::model::TenantId::parse("t1").unwrap();
     let order = |lud: &str, status: &str| {
         v0::order_record(serde_json::json!({
             "AmazonOrderId": "902-0000000-0000001", "PurchaseDate": "2026-11-01T10:00:00Z",
@@ -516,11 +519,10 @@ async fn an_expired_access_token_is_refreshed_once(pool: PgPool) {
     let store = PgStore::from_pool(pool.clone());
     let src = source(&sim, &t, &s);
     expect_ok(
-        src.run_pass(
+        run_pass(
             &store,
-            &t,
-            &s,
-            keybuzz_sync::sync::PassKind::Delta,
+            &src,
+            keybuzz_sync::model::PassKind::Delta,
             Utc::now() - Duration::minutes(5),
         )
         .await,
@@ -528,11 +530,10 @@ async fn an_expired_access_token_is_refreshed_once(pool: PgPool) {
     assert_eq!(sim.stats().lwa_requests, 1, "one token for the whole pass");
     sim.expire_access_tokens();
     expect_ok(
-        src.run_pass(
+        run_pass(
             &store,
-            &t,
-            &s,
-            keybuzz_sync::sync::PassKind::Delta,
+            &src,
+            keybuzz_sync::model::PassKind::Delta,
             Utc::now(),
         )
         .await,
@@ -582,15 +583,13 @@ async fn item_budget_leaves_orders_marked_and_the_items_pass_finishes_them(pool:
     assert_eq!(errors, 7);
 
     let store = PgStore::from_pool(pool.clone());
-    let items = source(&sim, &t, &s)
-        .run_pass(
-            &store,
-            &t,
-            &s,
-            keybuzz_sync::sync::PassKind::Items { limit: 100 },
-            Utc::now(),
-        )
-        .await;
+    let items = run_pass(
+        &store,
+        &source(&sim, &t, &s),
+        keybuzz_sync::model::PassKind::Items { limit: 100 },
+        Utc::now(),
+    )
+    .await;
     assert_eq!(expect_ok(items).items_pending, 0);
     let expected: usize = sim.orders(SELLER).iter().map(|o| o.items.len()).sum();
     assert_eq!(item_count(&pool, "t1").await, expected as i64);
@@ -659,15 +658,13 @@ async fn a_backfill_reads_old_history_without_moving_the_cursor_past_a_gap(pool:
         after: now0 - Duration::days(45),
         before: now0 - Duration::days(35),
     };
-    let report = source(&sim, &t, &s)
-        .run_pass(
-            &store,
-            &t,
-            &s,
-            keybuzz_sync::sync::PassKind::Backfill { window: old },
-            Utc::now(),
-        )
-        .await;
+    let report = run_pass(
+        &store,
+        &source(&sim, &t, &s),
+        keybuzz_sync::model::PassKind::Backfill { window: old },
+        Utc::now(),
+    )
+    .await;
     expect_ok(report);
     assert_eq!(order_count(&pool, "t1").await, 11);
     assert_eq!(
@@ -682,15 +679,13 @@ async fn a_backfill_reads_old_history_without_moving_the_cursor_past_a_gap(pool:
         before: now0 - Duration::minutes(10),
     };
     expect_ok(
-        source(&sim, &t, &s)
-            .run_pass(
-                &store,
-                &t,
-                &s,
-                keybuzz_sync::sync::PassKind::Backfill { window: ahead },
-                Utc::now(),
-            )
-            .await,
+        run_pass(
+            &store,
+            &source(&sim, &t, &s),
+            keybuzz_sync::model::PassKind::Backfill { window: ahead },
+            Utc::now(),
+        )
+        .await,
     );
     assert_eq!(cursor(&pool, "t1").await, Some(cursor1));
 }
@@ -804,20 +799,12 @@ async fn orders_whose_items_always_fail_do_not_starve_the_others(pool: PgPool) {
 
     let store = PgStore::from_pool(pool.clone());
     let s = settings();
-    let one = keybuzz_sync::sync::PassKind::Items { limit: 1 };
+    let one = keybuzz_sync::model::PassKind::Items { limit: 1 };
     // Both were deferred together; the newer (hopeless) one is tried first and fails...
-    expect_ok(
-        source(&sim, &t, &s)
-            .run_pass(&store, &t, &s, one, Utc::now())
-            .await,
-    );
+    expect_ok(run_pass(&store, &source(&sim, &t, &s), one, Utc::now()).await);
     assert_eq!(item_count(&pool, "t1").await, 0);
     // ...and the next pass moves on to the one that waited longest instead of retrying it.
-    let report = expect_ok(
-        source(&sim, &t, &s)
-            .run_pass(&store, &t, &s, one, Utc::now())
-            .await,
-    );
+    let report = expect_ok(run_pass(&store, &source(&sim, &t, &s), one, Utc::now()).await);
     assert_eq!(item_count(&pool, "t1").await, normal.items.len() as i64);
     assert_eq!(report.items_pending, 1);
 }
@@ -876,8 +863,8 @@ async fn nul_characters_and_duplicate_item_ids_do_not_stall_a_tenant(pool: PgPoo
 async fn a_stopping_process_fails_only_its_own_runs(pool: PgPool) {
     let ours = PgStore::from_pool(pool.clone());
     let theirs = PgStore::from_pool(pool.clone());
-    let a = keybuzz_sync::config::TenantId::parse("a").unwrap();
-    let b = keybuzz_sync::config::TenantId::parse("b").unwrap();
+    let a = keybuzz_sync::model::TenantId::parse("a").unwrap();
+    let b = keybuzz_sync::model::TenantId::parse("b").unwrap();
     let our_run = ours.start_run(&a, "delta", OrdersApi::V2026).await.unwrap();
     let their_run = theirs
         .start_run(&b, "delta", OrdersApi::V2026)

@@ -1,8 +1,9 @@
 //! Every example and sandbox response in Amazon's own models goes through our parsers.
 
 use keybuzz_sync::Error;
+use keybuzz_sync::model::OrderStatus;
 use keybuzz_sync::spapi::{Operation, error_from_body};
-use keybuzz_sync::sync::{OrderStatus, v0, v2026};
+use keybuzz_sync::sync::{v0, v2026};
 use rust_decimal::Decimal;
 use serde_json::Value;
 

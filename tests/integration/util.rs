@@ -1,18 +1,15 @@
 //! Helpers shared by the integration tests: a simulator, tenants, settings, and a pass runner.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use keybuzz_sync::config::{
-    AppCredentials, OrdersApi, Region, RetryPolicy, Secret, SyncSettings, TenantConfig, TenantId,
+    AppCredentials, Endpoints, RetryPolicy, SyncConfig, SyncSettings, TenantConfig,
 };
-use keybuzz_sync::spapi::auth::LwaClient;
-use keybuzz_sync::spapi::{SpApiClient, http_client};
+use keybuzz_sync::model::{OrdersApi, PassKind, PassReport, Region, Secret, TenantId};
 use keybuzz_sync::store::PgStore;
-use keybuzz_sync::sync::{PassKind, PassReport};
+use keybuzz_sync::sync::{Connector, TenantSource, run_pass};
 use keybuzz_sync::{Error, Result};
-use reqwest::Url;
 use spapi_sim::{SimConfig, SimHandle};
 use sqlx::{PgPool, Row};
 
@@ -72,23 +69,24 @@ pub fn settings() -> SyncSettings {
     }
 }
 
-pub use keybuzz_sync::sync::TenantSource as Source;
-
-/// A tenant's source, with its own HTTP client, as `commands::sync` builds it.
-pub fn source(sim: &SimHandle, tenant: &TenantConfig, settings: &SyncSettings) -> Source {
-    let http = http_client(settings.request_timeout).unwrap();
-    let lwa = Arc::new(LwaClient::new(
-        http.clone(),
-        Url::parse(&sim.lwa_token_url()).unwrap(),
-        AppCredentials {
+/// The configuration a command would build, pointing at the simulator.
+pub fn config(sim: &SimHandle, settings: &SyncSettings) -> SyncConfig {
+    SyncConfig {
+        tenants_dir: std::env::temp_dir(),
+        credentials: AppCredentials {
             client_id: "sim-client-id".into(),
             client_secret: Secret::new("sim-client-secret"),
         },
-        settings.retry,
-    ));
-    let base = Url::parse(&sim.base_url()).unwrap();
-    let client = SpApiClient::new(http, base, lwa, tenant, settings.retry);
-    Source::new(client, tenant, settings)
+        endpoints: Endpoints::new(Some(&sim.base_url()), Some(&sim.lwa_token_url())).unwrap(),
+        settings: settings.clone(),
+    }
+}
+
+/// A tenant's source, with its own HTTP client, as `commands::sync` builds it.
+pub fn source(sim: &SimHandle, tenant: &TenantConfig, settings: &SyncSettings) -> TenantSource {
+    Connector::new(&config(sim, settings))
+        .unwrap()
+        .source(tenant)
 }
 
 /// One delta pass with a fresh client, as one CronJob run does.
@@ -109,9 +107,7 @@ pub async fn delta_with(
     now: DateTime<Utc>,
 ) -> Result<PassReport> {
     let store = PgStore::from_pool(pool.clone());
-    source(sim, tenant, settings)
-        .run_pass(&store, tenant, settings, PassKind::Delta, now)
-        .await
+    run_pass(&store, &source(sim, tenant, settings), PassKind::Delta, now).await
 }
 
 pub fn expect_ok(result: Result<PassReport>) -> PassReport {

@@ -3,10 +3,13 @@
 
 use chrono::{Duration, SubsecRound, Utc};
 use keybuzz_sync::Error;
-use keybuzz_sync::config::{OrdersApi, SyncSettings};
-use keybuzz_sync::store::{ItemsUpdate, OrderWrite, PageProgress, PgStore};
-use keybuzz_sync::sync::window::amazon_time;
-use keybuzz_sync::sync::{OrdersSource, PassKind, SyncWindow};
+use keybuzz_sync::config::SyncSettings;
+use keybuzz_sync::model::OrdersApi;
+use keybuzz_sync::model::amazon_time;
+use keybuzz_sync::model::{ItemsUpdate, OrderWrite, PageProgress};
+use keybuzz_sync::model::{PassKind, SyncWindow};
+use keybuzz_sync::store::PgStore;
+use keybuzz_sync::sync::{OrdersSource, VersionedSource, run_pass};
 use spapi_sim::{SimOp, SimStatus};
 use sqlx::PgPool;
 
@@ -124,7 +127,7 @@ async fn v2026_errors_are_read_from_the_bare_error_list(pool: PgPool) {
     let sim = sim().await;
     let t = tenant(&sim, "t1", OrdersApi::V2026);
     let s = settings();
-    let Source::V2026(src) = source(&sim, &t, &s) else {
+    let VersionedSource::V2026(src) = source(&sim, &t, &s).orders else {
         unreachable!()
     };
     // A window ending now breaks Amazon's 2-minute rule.
@@ -195,9 +198,13 @@ async fn items_on_a_v2026_tenant_use_get_order(pool: PgPool) {
     let s = settings();
     let store = PgStore::from_pool(pool.clone());
     let report = expect_ok(
-        source(&sim, &t, &s)
-            .run_pass(&store, &t, &s, PassKind::Items { limit: 50 }, Utc::now())
-            .await,
+        run_pass(
+            &store,
+            &source(&sim, &t, &s),
+            PassKind::Items { limit: 50 },
+            Utc::now(),
+        )
+        .await,
     );
     assert_eq!(report.items_pending, 0);
     assert_eq!(item_count(&pool, "t1").await, full);
@@ -222,8 +229,8 @@ async fn an_interrupted_window_resumes_from_its_page_token(pool: PgPool) {
         .start_run(&t.id, "delta", OrdersApi::V2026)
         .await
         .unwrap();
-    let window = SyncWindow::plan(None, now0 - Duration::minutes(30), &s).unwrap();
-    let Source::V2026(src) = source(&sim, &t, &s) else {
+    let window = SyncWindow::plan(None, now0 - Duration::minutes(30), &s.window_rules()).unwrap();
+    let VersionedSource::V2026(src) = source(&sim, &t, &s).orders else {
         unreachable!()
     };
     let page = src.orders_page(&window, None).await.unwrap();

@@ -8,9 +8,7 @@
 //!
 //! When the window is done, the cursor becomes `before` (never earlier than it was).
 
-use chrono::{DateTime, SubsecRound, Utc};
-
-use crate::config::SyncSettings;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncWindow {
@@ -18,18 +16,40 @@ pub struct SyncWindow {
     pub before: DateTime<Utc>,
 }
 
+/// The settings that shape a delta window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WindowRules {
+    /// How far before the cursor a window starts, because Amazon indexes updates late.
+    pub overlap: Duration,
+    /// Where a tenant's first pass starts, back from now.
+    pub initial_lookback: Duration,
+    /// How far behind now a window ends. Amazon rejects `LastUpdatedBefore` later than now - 2 min
+    /// by its own clock; 15 s more absorb a host clock running a little ahead.
+    pub upper_lag: Duration,
+}
+
+impl Default for WindowRules {
+    fn default() -> Self {
+        WindowRules {
+            overlap: Duration::minutes(10),
+            initial_lookback: Duration::days(30),
+            upper_lag: Duration::seconds(135),
+        }
+    }
+}
+
 impl SyncWindow {
-    /// The next window, or `None` when the cursor is already at (or, after a clock jump, past)
-    /// the newest time Amazon will answer for.
+    /// The next delta window, or `None` when the cursor is already at (or, after a clock jump,
+    /// past) the newest time Amazon will answer for.
     pub fn plan(
         cursor: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
-        settings: &SyncSettings,
+        rules: &WindowRules,
     ) -> Option<SyncWindow> {
-        let before = (now - settings.upper_lag).trunc_subsecs(0);
+        let before = (now - rules.upper_lag).trunc_subsecs(0);
         let after = match cursor {
-            Some(cursor) => cursor - settings.overlap,
-            None => now - settings.initial_lookback,
+            Some(cursor) => cursor - rules.overlap,
+            None => now - rules.initial_lookback,
         }
         .trunc_subsecs(0);
         (after < before).then_some(SyncWindow { after, before })
@@ -45,7 +65,7 @@ pub fn amazon_time(t: DateTime<Utc>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{Duration, TimeZone};
+    use chrono::TimeZone;
 
     fn at(h: u32, m: u32, s: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 28, h, m, s).unwrap()
@@ -53,29 +73,29 @@ mod tests {
 
     #[test]
     fn first_pass_starts_at_the_initial_lookback_and_ends_two_minutes_ago() {
-        let s = SyncSettings::default();
+        let r = WindowRules::default();
         let now = at(12, 0, 0) + Duration::milliseconds(750);
-        let w = SyncWindow::plan(None, now, &s).unwrap();
+        let w = SyncWindow::plan(None, now, &r).unwrap();
         assert_eq!(w.before, at(11, 57, 45));
         assert_eq!(w.after, at(12, 0, 0) - Duration::days(30));
     }
 
     #[test]
     fn later_passes_overlap_the_cursor() {
-        let s = SyncSettings::default();
-        let w = SyncWindow::plan(Some(at(11, 0, 0)), at(12, 0, 0), &s).unwrap();
+        let r = WindowRules::default();
+        let w = SyncWindow::plan(Some(at(11, 0, 0)), at(12, 0, 0), &r).unwrap();
         assert_eq!(w.after, at(10, 50, 0));
         assert_eq!(w.before, at(11, 57, 45));
     }
 
     #[test]
     fn no_window_when_the_cursor_is_ahead_of_what_amazon_answers() {
-        let s = SyncSettings {
+        let r = WindowRules {
             overlap: Duration::zero(),
-            ..SyncSettings::default()
+            ..WindowRules::default()
         };
         assert_eq!(
-            SyncWindow::plan(Some(at(11, 59, 0)), at(12, 0, 0), &s),
+            SyncWindow::plan(Some(at(11, 59, 0)), at(12, 0, 0), &r),
             None
         );
     }

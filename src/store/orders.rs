@@ -1,0 +1,239 @@
+//! `orders` and `order_quarantine`: what is stored of a page's orders, and a page's commit
+//! (its orders, their items, its quarantined orders and its progress marker, in one
+//! transaction).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::{FromRow, Postgres, Transaction};
+use tracing::instrument;
+
+use super::PgStore;
+use super::items::apply_items;
+use crate::error::Result;
+use crate::model::decide::winning_copies;
+use crate::model::{
+    MARKETPLACE, OrderRecord, OrderStatus, OrderWrite, OrdersApi, PageProgress, RejectedOrder,
+    StoredOrder, TenantId, WriteCounts,
+};
+
+#[derive(FromRow)]
+struct StoredOrderRow {
+    external_order_id: String,
+    last_update_date: DateTime<Utc>,
+    #[sqlx(try_from = "String")]
+    status: OrderStatus,
+    raw: serde_json::Value,
+    items_stale: bool,
+}
+
+impl PgStore {
+    /// The stored version of each of these orders, when there is one.
+    #[instrument(skip_all, fields(tenant = %tenant, count = ids.len()))]
+    pub async fn stored_orders(
+        &self,
+        tenant: &TenantId,
+        ids: &[String],
+    ) -> Result<HashMap<String, StoredOrder>> {
+        let rows: Vec<StoredOrderRow> = sqlx::query_as(
+            "SELECT external_order_id, last_update_date, status, raw, items_stale
+               FROM orders WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+        )
+        .bind(tenant.as_str())
+        .bind(MARKETPLACE)
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                (
+                    row.external_order_id,
+                    StoredOrder {
+                        last_update_date: row.last_update_date,
+                        status: row.status,
+                        raw: row.raw,
+                        items_stale: row.items_stale,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Writes one page and its progress marker in one transaction. `readable` lists every order
+    /// of the page that could be read, written or not.
+    #[instrument(skip_all, fields(tenant = %tenant, orders = writes.len()))]
+    pub async fn write_page(
+        &self,
+        tenant: &TenantId,
+        api: OrdersApi,
+        readable: &[String],
+        writes: &[OrderWrite],
+        rejected: &[RejectedOrder],
+        progress: &PageProgress,
+    ) -> Result<WriteCounts> {
+        let mut tx = self.pool.begin().await?;
+        let mut counts = WriteCounts::default();
+        // A readable copy of an order supersedes a quarantined one, written or not.
+        sqlx::query(
+            "DELETE FROM order_quarantine
+              WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+        )
+        .bind(tenant.as_str())
+        .bind(MARKETPLACE)
+        .bind(readable)
+        .execute(&mut *tx)
+        .await?;
+        counts += write_orders(&mut tx, tenant, api, writes).await?;
+        for r in rejected {
+            sqlx::query(
+                "INSERT INTO order_quarantine (tenant_id, marketplace, external_order_id, source_api, raw, error)
+                 VALUES ($1, $2, COALESCE($3, 'unidentified:' || md5($5::text)), $4, $5, $6)
+                 ON CONFLICT (tenant_id, marketplace, external_order_id) DO UPDATE SET
+                     source_api = EXCLUDED.source_api, raw = EXCLUDED.raw, error = EXCLUDED.error,
+                     last_seen_at = now()",
+            )
+            .bind(tenant.as_str())
+            .bind(MARKETPLACE)
+            .bind(r.order_id.as_deref())
+            .bind(api.as_str())
+            .bind(&r.raw)
+            .bind(&r.error)
+            .execute(&mut *tx)
+            .await?;
+            counts.quarantined += 1;
+        }
+        record_progress(&mut tx, tenant, api, progress).await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+}
+
+/// The progress marker of a page, in the page's transaction.
+async fn record_progress(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &TenantId,
+    api: OrdersApi,
+    progress: &PageProgress,
+) -> Result<()> {
+    match progress {
+        PageProgress::Continue { window, token } => {
+            sqlx::query(
+                "UPDATE marketplace_sync_state SET resume_api = $3, resume_after = $4, resume_before = $5,
+                        resume_token = $6, resume_saved_at = now(), updated_at = now()
+                  WHERE tenant_id = $1 AND type = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(MARKETPLACE)
+            .bind(api.as_str())
+            .bind(window.after)
+            .bind(window.before)
+            .bind(token)
+            .execute(&mut **tx)
+            .await?;
+        }
+        PageProgress::Backfill {
+            window,
+            last_page: true,
+        } => {
+            sqlx::query(
+                "UPDATE marketplace_sync_state SET cursor = GREATEST(cursor, $3), updated_at = now()
+                  WHERE tenant_id = $1 AND type = $2 AND cursor IS NOT NULL AND $4 <= cursor",
+            )
+            .bind(tenant.as_str())
+            .bind(MARKETPLACE)
+            .bind(window.before)
+            .bind(window.after)
+            .execute(&mut **tx)
+            .await?;
+        }
+        PageProgress::Backfill { .. } => {}
+        PageProgress::WindowDone { window } => {
+            // GREATEST ignores NULL: a first window sets the cursor, later ones never move it back.
+            sqlx::query(
+                "UPDATE marketplace_sync_state SET cursor = GREATEST(cursor, $3), resume_api = NULL,
+                        resume_after = NULL, resume_before = NULL, resume_token = NULL,
+                        resume_saved_at = NULL, updated_at = now()
+                  WHERE tenant_id = $1 AND type = $2",
+            )
+            .bind(tenant.as_str())
+            .bind(MARKETPLACE)
+            .bind(window.before)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Upserts a page's orders, then applies their items updates: a handful of statements per
+/// page, whatever its size.
+///
+/// An order only replaces the stored one when it is newer, or as new but different (a v0 row
+/// re-read through v2026, say): an older copy never overwrites a newer one, and an identical one
+/// changes nothing, not even `updated_at`.
+async fn write_orders(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &TenantId,
+    api: OrdersApi,
+    writes: &[OrderWrite],
+) -> Result<WriteCounts> {
+    let writes = winning_copies(writes);
+    if writes.is_empty() {
+        return Ok(WriteCounts::default());
+    }
+    let column = |f: fn(&OrderRecord) -> Option<String>| {
+        writes.iter().map(|w| f(&w.order)).collect::<Vec<_>>()
+    };
+    let upserted = sqlx::query(
+        "INSERT INTO orders (tenant_id, marketplace, source_api, items_stale, external_order_id,
+                             marketplace_id, status, purchase_date, last_update_date,
+                             fulfillment_channel, order_total_amount, order_total_currency, raw)
+         SELECT $1, $2, $3, true, u.*
+           FROM UNNEST($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
+                       $9::text[], $10::numeric[], $11::text[], $12::jsonb[])
+             AS u(external_order_id, marketplace_id, status, purchase_date, last_update_date,
+                  fulfillment_channel, order_total_amount, order_total_currency, raw)
+         ON CONFLICT (tenant_id, marketplace, external_order_id) DO UPDATE SET
+             marketplace_id = EXCLUDED.marketplace_id,
+             status = EXCLUDED.status,
+             purchase_date = EXCLUDED.purchase_date,
+             last_update_date = EXCLUDED.last_update_date,
+             fulfillment_channel = EXCLUDED.fulfillment_channel,
+             order_total_amount = EXCLUDED.order_total_amount,
+             order_total_currency = EXCLUDED.order_total_currency,
+             source_api = EXCLUDED.source_api,
+             raw = EXCLUDED.raw,
+             items_stale = orders.items_stale
+                 OR orders.last_update_date <> EXCLUDED.last_update_date
+                 OR orders.status <> EXCLUDED.status,
+             updated_at = now()
+         WHERE orders.last_update_date < EXCLUDED.last_update_date
+            OR (orders.last_update_date = EXCLUDED.last_update_date AND orders.raw IS DISTINCT FROM EXCLUDED.raw)",
+    )
+    .bind(tenant.as_str())
+    .bind(MARKETPLACE)
+    .bind(api.as_str())
+    .bind(column(|o| Some(o.external_order_id.clone())))
+    .bind(column(|o| o.marketplace_id.clone()))
+    .bind(column(|o| Some(o.status.as_str().to_owned())))
+    .bind(writes.iter().map(|w| w.order.purchase_date).collect::<Vec<_>>())
+    .bind(writes.iter().map(|w| w.order.last_update_date).collect::<Vec<_>>())
+    .bind(column(|o| o.fulfillment_channel.clone()))
+    .bind(writes.iter().map(|w| w.order.order_total_amount).collect::<Vec<_>>())
+    .bind(column(|o| o.order_total_currency.clone()))
+    .bind(writes.iter().map(|w| w.order.raw.clone()).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    let updates: Vec<(&str, &crate::model::ItemsUpdate)> = writes
+        .iter()
+        .map(|w| (w.order.external_order_id.as_str(), &w.items))
+        .collect();
+    let items = apply_items(tx, tenant, &updates).await?;
+    Ok(WriteCounts {
+        orders: upserted,
+        items,
+        quarantined: 0,
+    })
+}
