@@ -13,25 +13,33 @@ pub enum RunOutcome {
     /// Not finished: in progress, or its process died (the next pass marks it abandoned).
     Running,
     Success,
+    /// Cut short by its time budget: what it committed stays, the next pass continues.
+    Partial,
     Failed,
     /// Its process died without closing it (found by the next pass, which holds the lock).
     Abandoned,
+    /// The tenant could not start in this run (deadline reached, no database connection).
+    Skipped,
 }
 
 impl RunOutcome {
-    pub const ALL: [RunOutcome; 4] = [
+    pub const ALL: [RunOutcome; 6] = [
         RunOutcome::Running,
         RunOutcome::Success,
+        RunOutcome::Partial,
         RunOutcome::Failed,
         RunOutcome::Abandoned,
+        RunOutcome::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             RunOutcome::Running => "running",
             RunOutcome::Success => "success",
+            RunOutcome::Partial => "partial",
             RunOutcome::Failed => "failed",
             RunOutcome::Abandoned => "abandoned",
+            RunOutcome::Skipped => "skipped",
         }
     }
 }

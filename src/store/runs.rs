@@ -92,10 +92,12 @@ impl PgStore {
         .execute(&mut *tx)
         .await?;
         sqlx::query(
-            "INSERT INTO marketplace_sync_state (tenant_id, type, last_error, last_error_at)
-             VALUES ($1, $2, $3, now())
+            "INSERT INTO marketplace_sync_state (tenant_id, type, last_error, last_error_at, error_since)
+             VALUES ($1, $2, $3, now(), now())
              ON CONFLICT (tenant_id, type) DO UPDATE SET last_error = EXCLUDED.last_error,
-                    last_error_at = now(), updated_at = now()",
+                    last_error_at = now(),
+                    error_since = COALESCE(marketplace_sync_state.error_since, now()),
+                    updated_at = now()",
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
@@ -115,7 +117,8 @@ impl PgStore {
                  UPDATE sync_runs SET outcome = 'failed', finished_at = now(), error = $2
                   WHERE id = ANY($1) AND outcome = 'running'
                  RETURNING tenant_id)
-             UPDATE marketplace_sync_state SET last_error = $2, last_error_at = now(), updated_at = now()
+             UPDATE marketplace_sync_state SET last_error = $2, last_error_at = now(),
+                    error_since = COALESCE(error_since, now()), updated_at = now()
               WHERE type = $3 AND tenant_id IN (SELECT tenant_id FROM failed)",
         )
         .bind(self.open_runs.ids())
@@ -165,7 +168,8 @@ impl PgStore {
         match error {
             Some(error) => {
                 sqlx::query(
-                    "UPDATE marketplace_sync_state SET last_error = $3, last_error_at = now(), updated_at = now()
+                    "UPDATE marketplace_sync_state SET last_error = $3, last_error_at = now(),
+                            error_since = COALESCE(error_since, now()), updated_at = now()
                       WHERE tenant_id = $1 AND type = $2",
                 )
                 .bind(tenant.as_str())
@@ -177,7 +181,7 @@ impl PgStore {
             None if marks_success => {
                 sqlx::query(
                     "UPDATE marketplace_sync_state SET last_success_at = now(), last_error = NULL,
-                            last_error_at = NULL, updated_at = now()
+                            last_error_at = NULL, error_since = NULL, updated_at = now()
                       WHERE tenant_id = $1 AND type = $2",
                 )
                 .bind(tenant.as_str())
