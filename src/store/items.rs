@@ -7,7 +7,7 @@ use tracing::instrument;
 
 use super::PgStore;
 use crate::error::{Error, Result};
-use crate::model::{ItemRecord, ItemsUpdate, MARKETPLACE, TenantId};
+use crate::model::{ItemRecord, ItemsUpdate, MARKETPLACE, OrdersApi, TenantId};
 
 impl PgStore {
     /// Orders whose items are missing or stale: never tried first, then the longest waiting,
@@ -42,16 +42,18 @@ impl PgStore {
         .await?)
     }
 
-    /// Stores (or marks as still pending) the items of an order that is already stored.
+    /// Stores (or marks as still pending) the items of an order that is already stored, as
+    /// `api` returned them.
     #[instrument(skip_all, fields(tenant = %tenant, order_id))]
     pub async fn write_items(
         &self,
         tenant: &TenantId,
+        api: OrdersApi,
         order_id: &str,
         items: &ItemsUpdate,
     ) -> Result<u64> {
         let mut tx = self.pool.begin().await?;
-        let n = apply_items(&mut tx, tenant, &[(order_id, items)]).await?;
+        let n = apply_items(&mut tx, tenant, api, &[(order_id, items)]).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -59,9 +61,12 @@ impl PgStore {
 
 /// Applies items updates to orders that are stored: replaced lists in one delete and one insert
 /// (per 1,000 items: Postgres takes at most 65,535 parameters), pending marks in one update.
+/// Items a report import staged without an id are dropped once the Orders API replaced the
+/// order's items. (Pages go through [`super::bulk`]; this serves the items catch-up.)
 pub(super) async fn apply_items(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &TenantId,
+    api: OrdersApi,
     updates: &[(&str, &ItemsUpdate)],
 ) -> Result<u64> {
     let mut replaced: Vec<&str> = Vec::new();
@@ -108,14 +113,16 @@ pub(super) async fn apply_items(
     .await?;
     for chunk in rows.chunks(1_000) {
         let mut insert = sqlx::QueryBuilder::<Postgres>::new(
-            "INSERT INTO order_items (tenant_id, marketplace, external_order_id, order_item_id, asin,
-                                      seller_sku, title, quantity_ordered, quantity_shipped,
-                                      item_price_amount, item_tax_amount, shipping_price_amount,
-                                      promotion_discount_amount, currency, raw) ",
+            "INSERT INTO order_items (tenant_id, marketplace, source_api, external_order_id,
+                                      order_item_id, asin, seller_sku, title, quantity_ordered,
+                                      quantity_shipped, item_price_amount, item_tax_amount,
+                                      shipping_price_amount, promotion_discount_amount, currency,
+                                      raw) ",
         );
         insert.push_values(chunk, |mut row, (order_id, item)| {
             row.push_bind(tenant.as_str())
                 .push_bind(MARKETPLACE)
+                .push_bind(api.as_str())
                 .push_bind(*order_id)
                 .push_bind(&item.order_item_id)
                 .push_bind(&item.asin)
@@ -151,5 +158,14 @@ pub(super) async fn apply_items(
             replaced.len()
         ))));
     }
+    sqlx::query(
+        "DELETE FROM report_staged_items
+          WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+    )
+    .bind(tenant.as_str())
+    .bind(MARKETPLACE)
+    .bind(&replaced)
+    .execute(&mut **tx)
+    .await?;
     Ok(rows.len() as u64)
 }

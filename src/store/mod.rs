@@ -8,6 +8,8 @@
 //! - [`orders`]: `orders` and `order_quarantine`, a page and its progress marker;
 //! - [`items`]: `order_items` and the items bookkeeping on `orders`;
 //! - [`buckets`]: the `api_rate_buckets` table;
+//! - [`bulk`]: `COPY` into staging tables and set-based merges, the write path of pages and
+//!   report imports;
 //! - [`status`]: what `status` reads.
 //!
 //! Every multi-row change is one transaction: an order and its items, a page and the progress
@@ -16,6 +18,7 @@
 //! Amazon client, and shapes no output (the commands do).
 
 mod buckets;
+mod bulk;
 mod items;
 mod lock;
 mod orders;

@@ -9,12 +9,12 @@ use sqlx::{FromRow, Postgres, Transaction};
 use tracing::instrument;
 
 use super::PgStore;
-use super::items::apply_items;
+use super::bulk::{DeltaRow, merge_orders_and_items};
 use crate::error::Result;
 use crate::model::decide::winning_copies;
 use crate::model::{
-    MARKETPLACE, OrderRecord, OrderStatus, OrderWrite, OrdersApi, PageProgress, RejectedOrder,
-    StoredOrder, TenantId, WriteCounts,
+    MARKETPLACE, OrderStatus, OrderWrite, OrdersApi, PageProgress, RejectedOrder, StoredOrder,
+    TenantId, WriteCounts,
 };
 
 #[derive(FromRow)]
@@ -166,8 +166,8 @@ async fn record_progress(
     Ok(())
 }
 
-/// Upserts a page's orders, then applies their items updates: a handful of statements per
-/// page, whatever its size.
+/// Upserts a page's orders, then applies their items updates: a handful of set-based statements
+/// per page, whatever its size (see [`super::bulk`]).
 ///
 /// An order only replaces the stored one when it is newer, or as new but different (a v0 row
 /// re-read through v2026, say): an older copy never overwrites a newer one, and an identical one
@@ -178,62 +178,17 @@ async fn write_orders(
     api: OrdersApi,
     writes: &[OrderWrite],
 ) -> Result<WriteCounts> {
-    let writes = winning_copies(writes);
-    if writes.is_empty() {
-        return Ok(WriteCounts::default());
-    }
-    let column = |f: fn(&OrderRecord) -> Option<String>| {
-        writes.iter().map(|w| f(&w.order)).collect::<Vec<_>>()
-    };
-    let upserted = sqlx::query(
-        "INSERT INTO orders (tenant_id, marketplace, source_api, items_stale, external_order_id,
-                             marketplace_id, status, purchase_date, last_update_date,
-                             fulfillment_channel, order_total_amount, order_total_currency, raw)
-         SELECT $1, $2, $3, true, u.*
-           FROM UNNEST($4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::timestamptz[],
-                       $9::text[], $10::numeric[], $11::text[], $12::jsonb[])
-             AS u(external_order_id, marketplace_id, status, purchase_date, last_update_date,
-                  fulfillment_channel, order_total_amount, order_total_currency, raw)
-         ON CONFLICT (tenant_id, marketplace, external_order_id) DO UPDATE SET
-             marketplace_id = EXCLUDED.marketplace_id,
-             status = EXCLUDED.status,
-             purchase_date = EXCLUDED.purchase_date,
-             last_update_date = EXCLUDED.last_update_date,
-             fulfillment_channel = EXCLUDED.fulfillment_channel,
-             order_total_amount = EXCLUDED.order_total_amount,
-             order_total_currency = EXCLUDED.order_total_currency,
-             source_api = EXCLUDED.source_api,
-             raw = EXCLUDED.raw,
-             items_stale = orders.items_stale
-                 OR orders.last_update_date <> EXCLUDED.last_update_date
-                 OR orders.status <> EXCLUDED.status,
-             updated_at = now()
-         WHERE orders.last_update_date < EXCLUDED.last_update_date
-            OR (orders.last_update_date = EXCLUDED.last_update_date AND orders.raw IS DISTINCT FROM EXCLUDED.raw)",
-    )
-    .bind(tenant.as_str())
-    .bind(MARKETPLACE)
-    .bind(api.as_str())
-    .bind(column(|o| Some(o.external_order_id.clone())))
-    .bind(column(|o| o.marketplace_id.clone()))
-    .bind(column(|o| Some(o.status.as_str().to_owned())))
-    .bind(writes.iter().map(|w| w.order.purchase_date).collect::<Vec<_>>())
-    .bind(writes.iter().map(|w| w.order.last_update_date).collect::<Vec<_>>())
-    .bind(column(|o| o.fulfillment_channel.clone()))
-    .bind(writes.iter().map(|w| w.order.order_total_amount).collect::<Vec<_>>())
-    .bind(column(|o| o.order_total_currency.clone()))
-    .bind(writes.iter().map(|w| w.order.raw.clone()).collect::<Vec<_>>())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    let updates: Vec<(&str, &crate::model::ItemsUpdate)> = writes
-        .iter()
-        .map(|w| (w.order.external_order_id.as_str(), &w.items))
+    let rows: Vec<DeltaRow<'_>> = winning_copies(writes)
+        .into_iter()
+        .map(|w| DeltaRow {
+            order: &w.order,
+            items: &w.items,
+        })
         .collect();
-    let items = apply_items(tx, tenant, &updates).await?;
+    let merged = merge_orders_and_items(tx, tenant, api.as_str(), &rows).await?;
     Ok(WriteCounts {
-        orders: upserted,
-        items,
+        orders: merged.orders,
+        items: merged.items,
         quarantined: 0,
     })
 }

@@ -273,7 +273,10 @@ impl Pass<'_> {
             .await?;
         for order_id in pending {
             let update = self.fetch_items(&order_id).await?;
-            let n = self.store.write_items(tenant, &order_id, &update).await?;
+            let n = self
+                .store
+                .write_items(tenant, self.source.api(), &order_id, &update)
+                .await?;
             self.counts.items += n;
         }
         Ok(())
