@@ -6,6 +6,7 @@
 //! value from `--help`.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keybuzz_sync::model::{Secret, TenantId};
@@ -139,6 +140,71 @@ pub struct SyncArgs {
     /// Tenants synced at the same time (Amazon's limits are per tenant)
     #[arg(long, env = "KEYBUZZ_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub concurrency: u32,
+
+    /// Database connections this process may hold, whatever the concurrency: one per running
+    /// pass plus one; tenants wait for a free one
+    #[arg(long, env = "KEYBUZZ_MAX_DB_CONNECTIONS", default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=200))]
+    pub max_db_connections: u32,
+
+    /// Time budget of the run (e.g. 4m, 90s): no request is started that could not be answered
+    /// within it; passes cut short are `partial` and continue at the next run
+    #[arg(long, env = "KEYBUZZ_MAX_DURATION", value_parser = parse_budget)]
+    pub max_duration: Option<Duration>,
+
+    /// Only the tenants of shard I of N, e.g. 0/4 (FNV-1a 64 of the tenant id, modulo N)
+    #[arg(long, env = "KEYBUZZ_SHARD", value_parser = parse_shard, conflicts_with = "shard_count")]
+    pub shard: Option<Shard>,
+
+    /// N shards; this process's shard index comes from JOB_COMPLETION_INDEX (a Kubernetes
+    /// Indexed Job)
+    #[arg(long, env = "KEYBUZZ_SHARD_COUNT", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub shard_count: Option<u32>,
+
+    /// Largest SP-API answer read, in MiB; a larger one is an error
+    #[arg(long, env = "KEYBUZZ_MAX_RESPONSE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub max_response_mb: u64,
+
+    /// How often a delta pass also re-reads the last --sweep-window (catches updates Amazon
+    /// indexes later than the overlap), e.g. 6h [default: never]
+    #[arg(long, env = "KEYBUZZ_SWEEP_EVERY", value_parser = parse_duration)]
+    pub sweep_every: Option<Duration>,
+
+    /// How far back a sweep re-reads
+    #[arg(long, env = "KEYBUZZ_SWEEP_WINDOW", default_value = "24h", value_parser = parse_duration)]
+    pub sweep_window: Duration,
+}
+
+/// One shard of a fleet split across processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+fn parse_shard(value: &str) -> Result<Shard, String> {
+    let parsed = value
+        .split_once('/')
+        .and_then(|(i, n)| Some((i.trim().parse::<u32>().ok()?, n.trim().parse::<u32>().ok()?)));
+    match parsed {
+        Some((index, count)) if count >= 1 && index < count => Ok(Shard { index, count }),
+        Some(_) => Err(format!(
+            "{value:?}: the index must be below the count, e.g. 0/4"
+        )),
+        None => Err(format!("{value:?} is not INDEX/COUNT, e.g. 0/4")),
+    }
+}
+
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    humantime::parse_duration(value).map_err(|e| format!("{value:?}: {e} (e.g. 90s, 4m, 6h)"))
+}
+
+/// A run's time budget: long enough for a request, short enough to be a budget.
+fn parse_budget(value: &str) -> Result<Duration, String> {
+    let budget = parse_duration(value)?;
+    if budget < Duration::from_secs(10) || budget > Duration::from_secs(7 * 86_400) {
+        return Err(format!("{value:?}: use 10s to 7 days"));
+    }
+    Ok(budget)
 }
 
 #[derive(Args)]

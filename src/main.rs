@@ -29,6 +29,7 @@ fn init_tracing(format: LogFormat) {
         builder
             .with_target(false)
             .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(|| commands::progress::TerminalWriter)
             .init();
     }
 }

@@ -5,6 +5,7 @@
 
 mod migrate;
 mod plan;
+pub mod progress;
 mod status;
 mod sync;
 
@@ -13,6 +14,7 @@ use keybuzz_sync::store::PgStore;
 use keybuzz_sync::{Error, Result};
 
 use crate::cli::{Cli, Command};
+use crate::signal::Shutdown;
 
 /// The process exit codes, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,15 +81,35 @@ async fn connect(database_url: Option<&Secret>, max_connections: u32) -> Result<
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
+    // First: from now on SIGTERM and SIGINT end the process the documented way.
+    let mut shutdown = Shutdown::install();
     let db = cli.global.database_url.as_ref();
-    match cli.command {
-        Command::Migrate => migrate::run(db).await,
-        Command::Delta(args) => sync::run(db, plan::SyncPlan::delta(&args)?).await,
-        Command::Items(args) => sync::run(db, plan::SyncPlan::items(&args)?).await,
-        Command::Backfill(args) => {
-            sync::run(db, plan::SyncPlan::backfill(&args, chrono::Utc::now())?).await
+    let plan = match &cli.command {
+        Command::Delta(args) => Some(plan::SyncPlan::delta(args)?),
+        Command::Items(args) => Some(plan::SyncPlan::items(args)?),
+        Command::Backfill(args) => Some(plan::SyncPlan::backfill(args, chrono::Utc::now())?),
+        _ => None,
+    };
+    match (plan, cli.command) {
+        (Some(plan), _) => sync::run(db, plan, &mut shutdown).await,
+        (None, command) => {
+            let other = async {
+                match command {
+                    Command::Migrate => migrate::run(db).await,
+                    Command::Status(args) => status::run(db, &args).await,
+                    Command::Delta(_) | Command::Items(_) | Command::Backfill(_) => {
+                        unreachable!("sync commands are matched above")
+                    }
+                }
+            };
+            tokio::select! {
+                result = other => result,
+                signal = shutdown.recv() => {
+                    tracing::error!("terminated by {signal}");
+                    Ok(ExitStatus::Failure)
+                }
+            }
         }
-        Command::Status(args) => status::run(db, &args).await,
     }
 }
 

@@ -60,13 +60,14 @@ pub struct TenantStatus {
 impl PgStore {
     #[instrument(skip_all, fields(tenant = %tenant))]
     pub async fn status(&self, tenant: &TenantId) -> Result<TenantStatus> {
+        let mut c = self.conn().await?;
         let state: Option<StatusState> = sqlx::query_as(
             "SELECT cursor, last_polled_at, last_success_at, last_error, last_error_at
                FROM marketplace_sync_state WHERE tenant_id = $1 AND type = $2",
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *c)
         .await?;
         let counts: StatusCounts = sqlx::query_as(
             "SELECT (SELECT count(*) FROM orders WHERE tenant_id = $1 AND marketplace = $2) AS orders,
@@ -78,7 +79,7 @@ impl PgStore {
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *c)
         .await?;
         let last_run: Option<RunRow> = sqlx::query_as(
             "SELECT command, orders_api, started_at, finished_at, outcome, orders_upserted,
@@ -86,7 +87,7 @@ impl PgStore {
                FROM sync_runs WHERE tenant_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1",
         )
         .bind(tenant.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *c)
         .await?;
         Ok(TenantStatus {
             tenant: tenant.clone(),

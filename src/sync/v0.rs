@@ -102,6 +102,18 @@ impl OrdersSource for V0Source {
         OrdersApi::V0
     }
 
+    fn orders_operation(&self) -> Operation {
+        Operation::GetOrdersV0
+    }
+
+    fn items_operation(&self) -> Operation {
+        Operation::GetOrderItemsV0
+    }
+
+    fn items_inline(&self) -> bool {
+        false
+    }
+
     fn page_token_ttl(&self) -> chrono::Duration {
         // Amazon documents no lifetime for v0 NextTokens; an hour is a guess on the safe side.
         chrono::Duration::hours(1)
