@@ -79,12 +79,30 @@ impl SimHandle {
 
     /// Inserts or replaces (by order id) one of the seller's orders.
     pub fn upsert_order(&self, seller_id: &str, order: SimOrder) {
-        self.shared
-            .lock()
+        self.shared.lock().upsert_order(seller_id, order);
+    }
+
+    /// Late indexing: stores `order` so that searches (getOrders, searchOrders, reports) only see
+    /// it once `index_delay` of wall-clock time has passed; until then they see the version stored
+    /// before this call (or nothing, for a new order). getOrder and getOrderItems see `order` at
+    /// once. Sets `order.indexed_at` and `order.previous`; see [`SimOrder::indexed_at`].
+    pub fn upsert_order_indexed_late(
+        &self,
+        seller_id: &str,
+        mut order: SimOrder,
+        index_delay: std::time::Duration,
+    ) {
+        let mut state = self.shared.lock();
+        let previous = state
             .orders
-            .entry(seller_id.to_string())
-            .or_default()
-            .insert(order.order_id.clone(), order);
+            .get(seller_id)
+            .and_then(|orders| orders.get(&order.order_id))
+            .cloned();
+        order.indexed_at = Some(
+            Utc::now() + chrono::Duration::from_std(index_delay).unwrap_or(chrono::Duration::MAX),
+        );
+        order.previous = previous.map(Box::new);
+        state.upsert_order(seller_id, order);
     }
 
     /// The seller's orders, by order id.

@@ -13,7 +13,10 @@
 
 mod api;
 mod handle;
+mod huge;
+mod lwa;
 mod model;
+mod pipeline;
 mod render;
 mod seed;
 mod server;
@@ -37,11 +40,19 @@ pub struct SimConfig {
     /// LWA app credentials the sim accepts.
     pub client_id: String,
     pub client_secret: String,
+    /// Lifetime of LWA access tokens (Amazon: one hour). Any length works, down to a second or
+    /// less; `expires_in` reports it in whole seconds, rounded up.
     pub access_token_ttl: Duration,
     /// v0 getOrderItems page size; small so that ordinary orders already need NextToken paging.
     pub items_page_size: usize,
     /// Page size when maxResultsPerPage / MaxResultsPerPage is absent (Amazon's default is 100).
     pub orders_page_default: usize,
+    /// How long a v2026 `paginationToken` stays usable (Amazon: 24 hours); `None` = forever.
+    /// Past it, searchOrders answers 400 InvalidInput.
+    pub page_token_ttl_v2026: Option<Duration>,
+    /// How long a v0 `NextToken` stays usable; `None` (the default) = forever, as Amazon
+    /// documents no lifetime.
+    pub page_token_ttl_v0: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -53,6 +64,8 @@ impl Default for SimConfig {
             access_token_ttl: Duration::from_secs(3600),
             items_page_size: 5,
             orders_page_default: 100,
+            page_token_ttl_v2026: Some(Duration::from_secs(24 * 3600)),
+            page_token_ttl_v0: None,
         }
     }
 }
@@ -100,6 +113,18 @@ pub enum FaultKind {
     Delay(Duration),
     /// Never answer (sleeps about an hour); the client must time out.
     Hang,
+    /// getOrders v0, getOrderItems v0 and searchOrders only (other ops answer normally): the
+    /// answer's next-page token is the token the request sent, or, on a first page, a fixed token
+    /// that the sim keeps answering with the same first page and the same token forever (even once
+    /// the fault is used up). A client that follows tokens blindly loops forever.
+    RepeatPageToken,
+    /// HTTP 200 whose body is that many bytes of valid JSON shaped like the operation's answer
+    /// (a long array of stub orders, padded), streamed in 64 KiB pieces so the sim stays small.
+    /// Sends a correct Content-Length.
+    HugeBody(u64),
+    /// As `HugeBody`, but with no Content-Length (chunked transfer encoding): the client only
+    /// learns the size by reading.
+    HugeBodyChunked(u64),
 }
 
 /// A fault applying to `times` requests of `op` (`None` = any SP-API op, never LWA), after

@@ -32,8 +32,15 @@ struct Args {
     /// Generate orders for a seller: SELLER=COUNT (repeatable; spread over the last 20 days).
     #[arg(long = "seed", value_parser = parse_seed)]
     seeds: Vec<(String, usize)>,
+    /// Lifetime of LWA access tokens, in seconds (Amazon: 3600).
     #[arg(long, default_value_t = 3600)]
     access_token_ttl_secs: u64,
+    /// Lifetime of v2026 searchOrders paginationTokens, in seconds (Amazon: 24 hours).
+    #[arg(long, default_value_t = 24 * 3600)]
+    page_token_ttl_v2026_secs: u64,
+    /// Lifetime of v0 NextTokens, in seconds; unlimited when absent (Amazon documents none).
+    #[arg(long)]
+    page_token_ttl_v0_secs: Option<u64>,
 }
 
 /// Splits at the last `=` so refresh tokens may themselves contain `=`.
@@ -71,6 +78,8 @@ async fn main() -> ExitCode {
         client_id: args.client_id,
         client_secret: args.client_secret,
         access_token_ttl: Duration::from_secs(args.access_token_ttl_secs),
+        page_token_ttl_v2026: Some(Duration::from_secs(args.page_token_ttl_v2026_secs)),
+        page_token_ttl_v0: args.page_token_ttl_v0_secs.map(Duration::from_secs),
         ..SimConfig::default()
     };
     let sim = match SimHandle::start_on(config, args.listen).await {

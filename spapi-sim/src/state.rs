@@ -197,6 +197,14 @@ impl State {
         }
     }
 
+    /// Inserts or replaces (by order id) one of the seller's orders.
+    pub fn upsert_order(&mut self, seller_id: &str, order: SimOrder) {
+        self.orders
+            .entry(seller_id.to_string())
+            .or_default()
+            .insert(order.order_id.clone(), order);
+    }
+
     /// Consumes one use of the first pending fault that applies to `op`.
     pub fn take_fault(&mut self, op: SimOp) -> Option<FaultKind> {
         self.faults.retain(|fault| fault.times > 0);
