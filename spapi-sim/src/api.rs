@@ -146,7 +146,7 @@ impl Params {
 }
 
 /// ISO 8601 as Amazon accepts it: RFC 3339 with `Z` or an offset; a zone-less time is taken as UTC.
-fn parse_iso8601(raw: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_iso8601(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Some(at.with_timezone(&Utc));
     }

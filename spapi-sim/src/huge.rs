@@ -37,6 +37,14 @@ fn shape(op: SimOp) -> Shape {
             element: r#"{"orderId":"000-0000000-0000000","orderItems":[]}"#,
             suffix: "]}",
         },
+        SimOp::CreateReport
+        | SimOp::GetReport
+        | SimOp::GetReportDocument
+        | SimOp::DownloadDocument => Shape {
+            prefix: r#"{"errors":["#,
+            element: r#"{"code":"InternalFailure","message":"padding"}"#,
+            suffix: "]}",
+        },
     }
 }
 

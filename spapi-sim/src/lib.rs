@@ -18,6 +18,7 @@ mod lwa;
 mod model;
 mod pipeline;
 mod render;
+mod report;
 mod seed;
 mod server;
 mod state;
@@ -30,6 +31,7 @@ use chrono::{DateTime, Utc};
 
 pub use handle::SimHandle;
 pub use model::{SimItem, SimOrder, SimStatus};
+pub use report::{ReportStatus, SimReport};
 pub use seed::{SEED_CURRENCY, SEED_MARKETPLACE};
 
 /// How the simulator is set up. Everything has a default matching Amazon's documented behaviour.
@@ -53,6 +55,14 @@ pub struct SimConfig {
     /// How long a v0 `NextToken` stays usable; `None` (the default) = forever, as Amazon
     /// documents no lifetime.
     pub page_token_ttl_v0: Option<Duration>,
+    /// How long a report stays IN_PROGRESS before it ends (Amazon: minutes, no SLA). Default 2 s
+    /// so tests stay quick; tests usually set tens of milliseconds. Reports of one seller are
+    /// processed one at a time, so the n-th queued report ends after about n times this.
+    pub report_generation: Duration,
+    /// Lifetime of the document URLs getReportDocument hands out (Amazon: 5 minutes).
+    pub report_url_ttl: Duration,
+    /// Reports render Unshipped and PartiallyShipped orders as `Shipping` (the MWS-era value).
+    pub report_status_shipping: bool,
 }
 
 impl Default for SimConfig {
@@ -66,6 +76,9 @@ impl Default for SimConfig {
             orders_page_default: 100,
             page_token_ttl_v2026: Some(Duration::from_secs(24 * 3600)),
             page_token_ttl_v0: None,
+            report_generation: Duration::from_secs(2),
+            report_url_ttl: Duration::from_secs(300),
+            report_status_shipping: false,
         }
     }
 }
@@ -77,25 +90,38 @@ pub enum SimOp {
     GetOrderItemsV0,
     SearchOrders,
     GetOrder,
+    CreateReport,
+    GetReport,
+    GetReportDocument,
+    /// Fetching a report document from its presigned URL (S3): never metered, but faults apply.
+    DownloadDocument,
 }
 
 impl SimOp {
-    /// Requests per second from the current models (FACTS §3.1).
+    /// Requests per second from the current models (FACTS §3.1, reports_2021-06-30.json).
+    /// `DownloadDocument` is S3, not SP-API: unmetered (infinite).
     pub fn documented_rate(self) -> f64 {
         match self {
             SimOp::GetOrdersV0 => 0.0167,
             SimOp::GetOrderItemsV0 => 0.5,
             SimOp::SearchOrders => 0.0056,
             SimOp::GetOrder => 0.5,
+            SimOp::CreateReport => 0.0167,
+            SimOp::GetReport => 2.0,
+            SimOp::GetReportDocument => 0.0167,
+            SimOp::DownloadDocument => f64::INFINITY,
         }
     }
 
+    /// `DownloadDocument` is unmetered (`u32::MAX`).
     pub fn documented_burst(self) -> u32 {
         match self {
             SimOp::GetOrdersV0 => 20,
             SimOp::GetOrderItemsV0 => 30,
             SimOp::SearchOrders => 20,
             SimOp::GetOrder => 30,
+            SimOp::CreateReport | SimOp::GetReport | SimOp::GetReportDocument => 15,
+            SimOp::DownloadDocument => u32::MAX,
         }
     }
 }
@@ -141,7 +167,8 @@ pub struct Fault {
 pub struct SimStats {
     /// Every SP-API request that reached an operation route, whatever its outcome.
     pub requests: HashMap<SimOp, u64>,
-    /// Requests answered 429 by the token bucket (injected `Status(429)` faults are not counted).
+    /// Requests answered 429 by the token bucket or by a hidden createReport quota (injected
+    /// `Status(429)` faults are not counted).
     pub throttled: HashMap<SimOp, u64>,
     pub lwa_requests: u64,
     /// LWA requests answered with anything but 200.

@@ -1,6 +1,6 @@
-//! The HTTP surface: the axum router (LWA, the four Orders operations) and the Orders handlers,
-//! which parse the query and hand the operation to `pipeline::serve_op`. Nothing here validates
-//! or renders; `api` does that, under the state lock.
+//! The HTTP surface: the axum router (LWA, the four Orders operations, the Reports API and its
+//! S3-style document URL) and the Orders handlers, which parse the query and hand the operation
+//! to `pipeline::serve_op`. Nothing here validates or renders; `api` does that, under the lock.
 
 use std::sync::Arc;
 
@@ -12,11 +12,11 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::Utc;
 
-use crate::SimOp;
 use crate::api::{self, ApiError, Paging, Params};
 use crate::lwa::lwa_token;
 use crate::pipeline::{serve_op, unknown_route_response};
 use crate::state::Shared;
+use crate::{SimOp, report};
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
@@ -28,6 +28,19 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route("/orders/2026-01-01/orders", get(search_orders))
         .route("/orders/2026-01-01/orders/{order_id}", get(get_order))
+        .route(
+            "/reports/2021-06-30/reports",
+            post(report::routes::create_report),
+        )
+        .route(
+            "/reports/2021-06-30/reports/{report_id}",
+            get(report::routes::get_report),
+        )
+        .route(
+            "/reports/2021-06-30/documents/{document_id}",
+            get(report::routes::get_report_document),
+        )
+        .route("/sim-s3/{document_id}", get(report::s3::download))
         .fallback(unknown_route)
         .with_state(shared)
 }
