@@ -1,15 +1,29 @@
 //! `spapi-sim`: a local simulator of Amazon's Selling Partner API Orders operations (v0 getOrders and
-//! getOrderItems, v2026-01-01 searchOrders and getOrder) and of the Login with Amazon token endpoint.
+//! getOrderItems, v2026-01-01 searchOrders and getOrder), of the Reports API 2021-06-30 for the XML
+//! all-orders reports (createReport, getReport, getReportDocument and the presigned S3 download),
+//! and of the Login with Amazon token endpoint.
 //!
 //! It behaves like Amazon on everything a sync client depends on (auth, per app–seller token
 //! buckets, parameter validation, the 2-minute rule, base64 pagination tokens that break when not
-//! percent-encoded, Amazon-shaped error bodies and headers) and can inject faults. Tests drive it
-//! in-process through [`SimHandle`]; the `spapi-sim` binary serves it for demos.
+//! percent-encoded, Amazon-shaped error bodies and headers, report processing queues, expiring
+//! document URLs) and can inject faults. Tests drive it in-process through [`SimHandle`]; the
+//! `spapi-sim` binary serves it for demos. Reports are generated from the same orders the Orders
+//! routes serve, so a report import and an Orders API sync of one seller can be compared.
 //!
 //! This crate is deliberately independent of keybuzz-sync: it is a second implementation of the
 //! same documents, so client bugs show up as disagreements instead of being shared.
 //!
-//! This module owns the public configuration, operation, fault and statistics types.
+//! Modules:
+//! - this one: the public configuration, operation, fault and statistics types;
+//! - `handle`: [`SimHandle`], starting the server and the test control surface;
+//! - `server`: the router and the Orders handlers; `pipeline`: record → auth → fault → bucket →
+//!   operation, Amazon's headers and error bodies; `lwa`: the LWA token endpoint;
+//! - `api`: Orders validation, filtering and pagination; `render`: Orders JSON; `token`: page
+//!   tokens; `model`: `SimOrder`; `seed`: deterministic orders;
+//! - `report`: the Reports API (`queue` lifecycle, `xml` document, `document` gzip, `api`,
+//!   `routes`, `s3` download URL);
+//! - `huge`: the streamed bodies of `HugeBody` faults;
+//! - `state`: the mutable world behind one mutex.
 
 mod api;
 mod handle;
