@@ -162,12 +162,15 @@ impl SimHandle {
         self.shared.lock().requests.clone()
     }
 
-    /// Generation time of reports that start processing from now on (see
-    /// [`SimConfig::report_generation`]); reports already IN_PROGRESS keep theirs.
+    /// Generation time (see [`SimConfig::report_generation`]) of every report not finished yet.
+    /// One already IN_PROGRESS ends at the later of its start + `generation` and now, so a test
+    /// can hold reports IN_PROGRESS with a long delay, look, then let them finish.
     pub fn set_report_generation(&self, generation: Duration) {
         let mut state = self.shared.lock();
         state.advance_reports();
-        state.reports.generation = generation;
+        state
+            .reports
+            .set_generation(generation, std::time::Instant::now());
     }
 
     /// The next `count` reports created (by any seller) end FATAL, with no document, once their

@@ -32,10 +32,15 @@ fn shape(op: SimOp) -> Shape {
             element: r#"{"OrderItemId":"00000000000000","QuantityOrdered":1}"#,
             suffix: "]}}",
         },
-        SimOp::SearchOrders | SimOp::GetOrder => Shape {
+        SimOp::SearchOrders => Shape {
             prefix: r#"{"orders":["#,
             element: r#"{"orderId":"000-0000000-0000000","orderItems":[]}"#,
             suffix: "]}",
+        },
+        SimOp::GetOrder => Shape {
+            prefix: r#"{"order":{"orderId":"000-0000000-0000000","orderItems":["#,
+            element: r#"{"orderItemId":"00000000000000","quantityOrdered":1}"#,
+            suffix: "]}}",
         },
         SimOp::CreateReport
         | SimOp::GetReport
@@ -147,8 +152,10 @@ mod tests {
     fn exact_length_and_valid_json_whenever_it_fits() {
         for op in [
             SimOp::GetOrdersV0,
-            SimOp::SearchOrders,
             SimOp::GetOrderItemsV0,
+            SimOp::SearchOrders,
+            SimOp::GetOrder,
+            SimOp::DownloadDocument,
         ] {
             for total in [0, 5, 25, 26, 90, 91, 92, 1000, 200_000, 1_000_003] {
                 let bytes = collect(op, total);

@@ -158,9 +158,11 @@ pub enum FaultKind {
     /// that the sim keeps answering with the same first page and the same token forever (even once
     /// the fault is used up). A client that follows tokens blindly loops forever.
     RepeatPageToken,
-    /// HTTP 200 whose body is that many bytes of valid JSON shaped like the operation's answer
-    /// (a long array of stub orders, padded), streamed in 64 KiB pieces so the sim stays small.
-    /// Sends a correct Content-Length.
+    /// HTTP 200 whose body is that many bytes of valid JSON (once it is large enough to be JSON
+    /// at all) shaped like the operation's answer: a long array of stub orders or items for the
+    /// Orders ops, a long `errors` array for the Reports ops and document downloads, padded with
+    /// spaces to the exact size. Streamed in 64 KiB pieces so the sim stays small. Sends a
+    /// correct Content-Length.
     HugeBody(u64),
     /// As `HugeBody`, but with no Content-Length (chunked transfer encoding): the client only
     /// learns the size by reading.

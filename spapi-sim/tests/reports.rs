@@ -2,7 +2,7 @@
 //! download from the presigned URL → gunzip → the XML holds exactly the window's orders, with the
 //! item ids the Orders API serves. Plus the lifecycle controls, S3's refusals and the quotas.
 //! The only sleeps are poll intervals while waiting past a generation time or URL lifetime the
-//! test configured (tens of milliseconds), always bounded by a deadline.
+//! test configured (well under a second), always bounded by a deadline.
 
 mod common;
 
@@ -319,7 +319,8 @@ async fn empty_window_is_cancelled_and_fatal_can_be_injected() {
 
 #[tokio::test]
 async fn reports_of_a_seller_are_processed_one_at_a_time() {
-    let sim = report_sim(Duration::from_millis(300)).await;
+    // Long enough that nothing finishes before the test lets it (set_report_generation below).
+    let sim = report_sim(Duration::from_secs(600)).await;
     let now0 = whole(Utc::now() - TimeDelta::hours(1));
     sim.seed_orders(SELLER, 10, 8, now0, TimeDelta::days(2));
     let token = access_token(&sim, REFRESH).await;
@@ -342,7 +343,12 @@ async fn reports_of_a_seller_are_processed_one_at_a_time() {
         report(&sim, &other, &third).await["processingStatus"],
         "IN_PROGRESS"
     );
+    assert_eq!(
+        report(&sim, &token, &second).await["processingStatus"],
+        "IN_QUEUE"
+    );
 
+    sim.set_report_generation(Duration::from_millis(30));
     let second_done = until_terminal(&sim, &token, &second).await;
     let first_done = report(&sim, &token, &first).await;
     assert_eq!(first_done["processingStatus"], "DONE");
@@ -451,10 +457,10 @@ async fn document_urls_behave_like_presigned_s3_urls() {
     assert_eq!(download(&url).await.status(), 200);
 
     // Expiry: a short lifetime, then past it.
-    sim.set_report_url_ttl(Duration::from_millis(100));
+    sim.set_report_url_ttl(Duration::from_millis(500));
     let short = document_url(&sim, &token, &document_id, &[]).await;
     assert_eq!(download(&short).await.status(), 200);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
     let expired = download(&short).await;
     assert_eq!(expired.status(), 403);
     let text = expired.text().await.unwrap();

@@ -275,6 +275,18 @@ impl Reports {
         }
     }
 
+    /// Changes the generation time of every report not finished yet. An IN_PROGRESS report ends
+    /// at the later of its start + `generation` and `now`: never in the past, so it cannot miss
+    /// an order change already made. Call `advance` first.
+    pub fn set_generation(&mut self, generation: Duration, now: Instant) {
+        self.generation = generation;
+        for record in self.by_seller.values_mut().flatten() {
+            if let (ReportStatus::InProgress, Some(started)) = (record.status, record.started) {
+                record.generation = generation.max(now.saturating_duration_since(started));
+            }
+        }
+    }
+
     /// Freezes (or thaws) the queues: while stalled no report leaves IN_QUEUE; reports already
     /// IN_PROGRESS finish. Call `advance` first.
     pub fn set_stalled(&mut self, stalled: bool, now: Instant) {
