@@ -21,6 +21,8 @@ pub struct SyncPlan {
     pub tenants: Vec<Result<TenantId>>,
     /// Tenants synced at once.
     pub concurrency: usize,
+    /// Runs older than this are deleted at the end of the command.
+    pub keep_runs: chrono::Duration,
 }
 
 impl SyncPlan {
@@ -61,6 +63,7 @@ impl SyncPlan {
             kind,
             tenants,
             concurrency: args.concurrency as usize,
+            keep_runs: chrono::Duration::days(i64::from(args.keep_runs_days)),
         })
     }
 }
@@ -101,7 +104,8 @@ fn sync_config(args: &SyncArgs) -> Result<SyncConfig> {
         endpoints: Endpoints::new(
             args.spapi_endpoint.as_deref(),
             args.lwa_token_url.as_deref(),
-        )?,
+        )?
+        .with_pushgateway(args.pushgateway.as_deref())?,
         settings,
     })
 }

@@ -48,6 +48,8 @@ pub async fn run(database_url: Option<&Secret>, plan: SyncPlan) -> Result<ExitSt
         }
     };
 
+    super::retention::prune_runs(&store, plan.keep_runs).await;
+
     let broken = std::iter::repeat_n(ExitStatus::Config, broken);
     let passes = results
         .iter()
