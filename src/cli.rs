@@ -53,8 +53,13 @@ pub enum Command {
     /// Re-read an explicit time range (orders updated in it) for some tenants, e.g. after an
     /// incident; the cursor moves only if the range reaches past it without a gap
     Backfill(BackfillArgs),
-    /// Show a tenant's sync state and counts
+    /// Show tenants' sync state and counts: one tenant in detail, several as a table
     Status(StatusArgs),
+    /// A tenant's recent runs, newest first
+    History(HistoryArgs),
+    /// Exit 1 listing the unhealthy tenants (error too old, lag too high, never synced), else 0;
+    /// reads only the database, for a shell, a cron monitor or a probe
+    Check(CheckArgs),
 }
 
 #[derive(Args)]
@@ -172,6 +177,15 @@ pub struct SyncArgs {
     /// How far back a sweep re-reads
     #[arg(long, env = "KEYBUZZ_SWEEP_WINDOW", default_value = "24h", value_parser = parse_duration)]
     pub sweep_window: Duration,
+
+    /// Days of run history (sync_runs) kept; older runs of every tenant are deleted at the end
+    /// of each run
+    #[arg(long, env = "KEYBUZZ_KEEP_RUNS_DAYS", default_value_t = 30, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub keep_runs_days: u32,
+
+    /// Prometheus Pushgateway base URL; each tenant's metrics are pushed there after its pass
+    #[arg(long, env = "KEYBUZZ_PUSHGATEWAY_URL", value_name = "URL")]
+    pub pushgateway: Option<String>,
 }
 
 /// One shard of a fleet split across processes.
@@ -216,11 +230,77 @@ pub struct ItemsArgs {
     pub limit: Option<u32>,
 }
 
+/// Where the tenant files are, for the commands that only read the database (`status`,
+/// `history`, `check`): they tell an unknown tenant from one never synced, and list the fleet.
+#[derive(Debug, Args)]
+pub struct TenantsDirArg {
+    /// Directory of tenant files <tenant-id>.json
+    #[arg(
+        long,
+        env = "KEYBUZZ_TENANTS_DIR",
+        default_value = "/etc/keybuzz-sync/tenants"
+    )]
+    pub tenants_dir: PathBuf,
+}
+
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    #[arg(long = "tenant", value_name = "ID")]
-    pub tenant: TenantId,
-    /// Print the backend's JSON shape instead of a summary
+    #[command(flatten)]
+    pub selection: TenantSelection,
+    #[command(flatten)]
+    pub dir: TenantsDirArg,
+    /// Print JSON: the backend's object for one --tenant, an array of them otherwise
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The tenant whose runs to show
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenant: TenantId,
+    /// Show at most this many runs
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub limit: u32,
+    #[command(flatten)]
+    pub dir: TenantsDirArg,
+    /// Print a JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `check`'s tenants: the named ones, or every tenant (the default).
+#[derive(Debug, Args)]
+#[group(required = false, multiple = false)]
+pub struct CheckSelection {
+    /// A tenant id to check; repeatable [default: every tenant file in the tenants dir]
+    #[arg(long = "tenant", value_name = "ID")]
+    pub tenants: Vec<TenantId>,
+    /// Every tenant file in the tenants dir (the default)
+    #[arg(long)]
+    pub all_tenants: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub selection: CheckSelection,
+    #[command(flatten)]
+    pub dir: TenantsDirArg,
+    /// A tenant whose lastError is older than this (since its first failure after its last
+    /// success) is unhealthy, e.g. 30m, 1h30m
+    #[arg(long, default_value = "30m", value_parser = positive_duration)]
+    pub max_error_age: std::time::Duration,
+    /// A tenant whose cursor is further behind now than this is unhealthy, e.g. 1h, 90m
+    #[arg(long, default_value = "1h", value_parser = positive_duration)]
+    pub max_lag: std::time::Duration,
+}
+
+/// A human duration (`30m`, `1h 30m`, `2days`), via `humantime`; zero is refused.
+fn positive_duration(value: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(value).map_err(|e| format!("{e} (e.g. 30m, 1h, 1h30m)"))?;
+    if d.is_zero() {
+        return Err("must be more than 0".to_owned());
+    }
+    Ok(d)
 }

@@ -270,6 +270,9 @@ pub struct Endpoints {
     /// Replaces the regional SP-API endpoint for every tenant (sandbox, simulator, tests).
     pub spapi_override: Option<Url>,
     pub lwa_token_url: Url,
+    /// Where each tenant's metrics are pushed after its pass (a Prometheus Pushgateway's base
+    /// URL); `None`: not pushed.
+    pub pushgateway: Option<Url>,
 }
 
 pub const DEFAULT_LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
@@ -286,7 +289,17 @@ impl Endpoints {
         Ok(Endpoints {
             spapi_override,
             lwa_token_url,
+            pushgateway: None,
         })
+    }
+
+    /// Adds the Pushgateway (`KEYBUZZ_PUSHGATEWAY_URL`), checked like the other URLs.
+    pub fn with_pushgateway(mut self, pushgateway: Option<&str>) -> Result<Self> {
+        self.pushgateway = pushgateway
+            .filter(|u| !u.is_empty())
+            .map(|u| parse_url("KEYBUZZ_PUSHGATEWAY_URL", u))
+            .transpose()?;
+        Ok(self)
     }
 
     /// The SP-API base URL for a tenant.
@@ -508,5 +521,15 @@ mod tests {
         assert!(Endpoints::new(Some("https://user:pw@example.com"), None).is_err());
         assert!(Endpoints::new(Some("ftp://example.com"), None).is_err());
         assert!(Endpoints::new(Some("http://127.0.0.1:8700"), None).is_ok());
+        let base = || Endpoints::new(None, None).unwrap();
+        assert!(
+            base()
+                .with_pushgateway(Some("http://u:pw@pgw:9091"))
+                .is_err()
+        );
+        assert!(base().with_pushgateway(Some("ftp://pgw")).is_err());
+        let pgw = base().with_pushgateway(Some("http://pgw:9091")).unwrap();
+        assert_eq!(pgw.pushgateway.unwrap().as_str(), "http://pgw:9091/");
+        assert!(base().with_pushgateway(None).unwrap().pushgateway.is_none());
     }
 }

@@ -106,6 +106,14 @@ pub enum Error {
         operation: &'static str,
         detail: String,
     },
+    /// A tenant id that names no tenant: no tenant file, and nothing in the database either
+    /// (a typo, most likely). Not "never synced", which is a tenant with a file.
+    #[error("unknown tenant {tenant}: no tenant file in {dir} and never synced")]
+    UnknownTenant { tenant: TenantId, dir: String },
+
+    /// The Pushgateway refused the metrics or could not be reached. Never fails a pass.
+    #[error("pushing metrics to the Pushgateway failed: {0}")]
+    MetricsPush(String),
 
     /// Postgres failed or returned something unexpected.
     #[error("database: {0}")]

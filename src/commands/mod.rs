@@ -3,11 +3,16 @@
 //! Commands turn the command line into a plan ([`plan`]), connect the parts (config, store,
 //! sources, engine) and report; they hold no sync logic of their own.
 
+mod check;
+mod history;
 mod migrate;
+mod output;
 mod plan;
 pub mod progress;
+mod retention;
 mod status;
 mod sync;
+mod tenants;
 
 use keybuzz_sync::model::Secret;
 use keybuzz_sync::store::PgStore;
@@ -32,6 +37,9 @@ pub enum ExitStatus {
     Config = 3,
     /// A tenant's pass is already running elsewhere (its lock is held); nothing else went wrong.
     Locked = 4,
+    /// A tenant id that names no tenant: no tenant file and never synced (`status`, `history`,
+    /// `check`).
+    UnknownTenant = 5,
 }
 
 impl ExitStatus {
@@ -40,6 +48,7 @@ impl ExitStatus {
         match error {
             e if e.is_config() => ExitStatus::Config,
             Error::AlreadyRunning(_) => ExitStatus::Locked,
+            Error::UnknownTenant { .. } => ExitStatus::UnknownTenant,
             _ => ExitStatus::Failure,
         }
     }
@@ -51,8 +60,9 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Locked => 1,
             ExitStatus::Config => 2,
-            ExitStatus::Usage => 3,
-            ExitStatus::Failure => 4,
+            ExitStatus::UnknownTenant => 3,
+            ExitStatus::Usage => 4,
+            ExitStatus::Failure => 5,
         }
     }
 
@@ -97,6 +107,8 @@ pub async fn run(cli: Cli) -> Result<ExitStatus> {
                 match command {
                     Command::Migrate => migrate::run(db).await,
                     Command::Status(args) => status::run(db, &args).await,
+                    Command::History(args) => history::run(db, &args).await,
+                    Command::Check(args) => check::run(db, &args).await,
                     Command::Delta(_) | Command::Items(_) | Command::Backfill(_) => {
                         unreachable!("sync commands are matched above")
                     }

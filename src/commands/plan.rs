@@ -29,6 +29,8 @@ pub struct SyncPlan {
     pub max_db_connections: u32,
     /// When the run's time budget ends.
     pub deadline: Option<Instant>,
+    /// Runs older than this are deleted at the end of the command.
+    pub keep_runs: chrono::Duration,
 }
 
 impl SyncPlan {
@@ -94,6 +96,7 @@ impl SyncPlan {
             concurrency: concurrency as usize,
             max_db_connections: args.max_db_connections,
             deadline,
+            keep_runs: chrono::Duration::days(i64::from(args.keep_runs_days)),
         })
     }
 }
@@ -163,7 +166,8 @@ fn sync_config(args: &SyncArgs) -> Result<SyncConfig> {
         endpoints: Endpoints::new(
             args.spapi_endpoint.as_deref(),
             args.lwa_token_url.as_deref(),
-        )?,
+        )?
+        .with_pushgateway(args.pushgateway.as_deref())?,
         settings,
     })
 }

@@ -18,7 +18,8 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use keybuzz_sync::config::TenantConfig;
-use keybuzz_sync::model::{PassReport, Secret, TenantId};
+use keybuzz_sync::metrics::{self, RunMetrics};
+use keybuzz_sync::model::{PassReport, RunOutcome, Secret, TenantId};
 use keybuzz_sync::store::PgStore;
 use keybuzz_sync::sync::{Connector, run_pass};
 use keybuzz_sync::{Error, Result};
@@ -91,16 +92,42 @@ pub async fn run(
                     .chain(catching_up.drain(..));
                 for tenant in left {
                     skip(&store, &plan, &tenant.id).await;
+                    push_metrics(
+                        &connector,
+                        &store,
+                        &plan,
+                        &tenant.id,
+                        RunOutcome::Skipped,
+                        Duration::ZERO,
+                    )
+                    .await;
                 }
                 break;
             }
             running_catching_up += usize::from(heavy);
             let source = connector.source(&tenant);
             display.add(&tenant.id, source.progress.clone());
-            let (store, kind) = (&store, plan.kind);
+            let (store, connector, plan) = (&store, &connector, &plan);
             running.push(async move {
                 let started = Instant::now();
-                let result = run_pass(store, &source, kind, Utc::now()).await;
+                let result = run_pass(store, &source, plan.kind, Utc::now()).await;
+                let outcome = match &result {
+                    Ok(report) => Some(report.outcome),
+                    // Whoever holds the lock pushes that tenant's metrics.
+                    Err(Error::AlreadyRunning(_)) => None,
+                    Err(_) => Some(RunOutcome::Failed),
+                };
+                if let Some(outcome) = outcome {
+                    push_metrics(
+                        connector,
+                        store,
+                        plan,
+                        &tenant.id,
+                        outcome,
+                        started.elapsed(),
+                    )
+                    .await;
+                }
                 (tenant.id, heavy, result, started.elapsed())
             });
         }
@@ -135,6 +162,7 @@ pub async fn run(
         }
     }
     display.clear();
+    super::retention::prune_runs(&store, plan.keep_runs).await;
     Ok(exit_status(&plan, outcomes, any_ran))
 }
 
@@ -196,6 +224,30 @@ async fn queues(
         current.into_iter().map(|r| r.2).collect(),
         catching_up.into_iter().map(|r| r.2).collect(),
     ))
+}
+
+/// Pushes a tenant's metrics after its pass, when a Pushgateway is configured. A failed push is
+/// logged and never fails the sync.
+async fn push_metrics(
+    connector: &Connector,
+    store: &PgStore,
+    plan: &SyncPlan,
+    tenant: &TenantId,
+    outcome: RunOutcome,
+    duration: Duration,
+) {
+    let Some(url) = &plan.config.endpoints.pushgateway else {
+        return;
+    };
+    let run = RunMetrics {
+        command: plan.kind.command(),
+        outcome,
+        duration,
+        finished_at: Utc::now(),
+    };
+    if let Err(e) = metrics::push_tenant(connector.http(), url, store, tenant, &run).await {
+        tracing::warn!(tenant = %tenant, "{e}");
+    }
 }
 
 /// Records a tenant the run had no time left for.

@@ -8,7 +8,9 @@
 //! - [`orders`]: `orders` and `order_quarantine`, a page and its progress marker;
 //! - [`items`]: `order_items` and the items bookkeeping on `orders`;
 //! - [`buckets`]: the `api_rate_buckets` table;
-//! - [`status`]: what `status` reads.
+//! - [`status`]: what `status` and `check` read;
+//! - [`history`]: `sync_runs` as history (`history`) and its retention;
+//! - [`metrics`]: the cumulative `sync_counters` and each command's latest run, for metrics.
 //!
 //! Every multi-row change is one transaction: an order and its items, a page and the progress
 //! marker that says it was stored. Rows come out typed (timestamps, enums of [`crate::model`]).
@@ -16,8 +18,10 @@
 //! Amazon client, and shapes no output (the commands do).
 
 mod buckets;
+mod history;
 mod items;
 mod lock;
+mod metrics;
 mod orders;
 mod runs;
 mod state;
@@ -35,7 +39,9 @@ use tracing::instrument;
 
 use crate::error::{Error, Result};
 use crate::model::Secret;
+pub use history::HistoryRun;
 pub use lock::TenantLock;
+pub use metrics::{CounterRow, LastRun};
 pub use state::Standing;
 pub use status::{RunRow, StatusCounts, StatusState, TenantStatus};
 

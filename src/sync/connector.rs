@@ -47,6 +47,11 @@ impl Connector {
         })
     }
 
+    /// The HTTP client the sources share (also fit for pushing metrics).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }

@@ -16,7 +16,7 @@ const CLIENT_SECRET: &str = "sim-client-secret";
 const DB_PASSWORD: &str = "db-pass-SECRET-5f2c";
 
 /// A `postgres://` URL for the test's own database, with a password (trust auth ignores it).
-fn database_url(pool: &PgPool) -> String {
+pub(crate) fn database_url(pool: &PgPool) -> String {
     let o = pool.connect_options();
     format!(
         "postgres://{}:{DB_PASSWORD}@{}:{}/{}",
@@ -27,7 +27,7 @@ fn database_url(pool: &PgPool) -> String {
     )
 }
 
-fn write_tenant(dir: &Path, sim: &SimHandle, id: &str, api: &str) {
+pub(crate) fn write_tenant(dir: &Path, sim: &SimHandle, id: &str, api: &str) {
     sim.grant(&refresh_token(id), SELLER);
     let body = serde_json::json!({
         "refreshToken": refresh_token(id),
@@ -39,7 +39,11 @@ fn write_tenant(dir: &Path, sim: &SimHandle, id: &str, api: &str) {
 }
 
 /// The binary with a clean environment pointing at the simulator and the test database.
-fn keybuzz_process(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> std::process::Command {
+pub(crate) fn keybuzz_process(
+    sim: &SimHandle,
+    pool: &PgPool,
+    tenants: &Path,
+) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keybuzz-sync"));
     cmd.env_clear()
         .env("DATABASE_URL", database_url(pool))
@@ -53,19 +57,19 @@ fn keybuzz_process(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> std::proce
     cmd
 }
 
-fn keybuzz(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> Command {
+pub(crate) fn keybuzz(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> Command {
     Command::from_std(keybuzz_process(sim, pool, tenants))
 }
 
 /// Runs off the async runtime, which keeps serving the simulator meanwhile.
-async fn run(mut cmd: Command, args: &[&str]) -> Output {
+pub(crate) async fn run(mut cmd: Command, args: &[&str]) -> Output {
     cmd.args(args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -73,7 +77,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn assert_no_secret(out: &Output) {
+pub(crate) fn assert_no_secret(out: &Output) {
     let all = text(out);
     for secret in [CLIENT_SECRET, DB_PASSWORD, "refresh-", "Atza|"] {
         assert!(!all.contains(secret), "{secret:?} printed in:\n{all}");

@@ -4,5 +4,6 @@
 mod cli;
 mod delta;
 mod fixtures;
+mod ops;
 mod util;
 mod v2026;
