@@ -8,7 +8,8 @@ Called by scripts/check-deploy.sh (with the venv's Python, which has PyYAML):
         DIR/render/dev.yaml DIR/render/prod.yaml
 
 For each rendered overlay it checks the rules below, then writes into DIR/<overlay>/:
-  core.yaml                 the built-in kinds, for kubernetes-validate (schemas)
+  core.yaml                 the built-in kinds, plus the Job scripts/kube-run.sh would make
+                            from the CronJob, for kubernetes-validate (schemas)
   keybuzz-sync.rules.yaml   the PrometheusRule's spec, for promtool check/test rules
   dashboard.rules.yaml      every dashboard query as a recording rule, for promtool's PromQL parser
 Prints every violation ("FAIL [overlay] Kind/name: what is wrong") and exits 1 if there is any.
@@ -22,6 +23,9 @@ import sys
 import unicodedata
 
 import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from kube_run_job import job_from_cronjob  # noqa: E402
 
 SCHEDULE = "*/5 * * * *"
 TICK_SECONDS = 300
@@ -473,6 +477,11 @@ def check_rendered(path, out_dir, anchors, tests):
 
     os.makedirs(os.path.join(out_dir, where), exist_ok=True)
     core = [d for d in docs if (d.get("apiVersion"), d.get("kind")) not in CRD_KINDS]
+    # The one-off Job scripts/kube-run.sh derives from the CronJob must pass the same rules.
+    if len(delta) == 1:
+        run = job_from_cronjob(delta[0], "keybuzz-sync-run-check", ["status", "--all-tenants"], 3600)
+        check_pod(f"{where} kube-run", name_of(run), run["spec"]["template"]["spec"], service_accounts)
+        core.append(run)
     with open(os.path.join(out_dir, where, "core.yaml"), "w") as f:
         yaml.safe_dump_all(core, f, sort_keys=False)
     for d in docs:
