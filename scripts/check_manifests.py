@@ -4,7 +4,7 @@
 Called by scripts/check-deploy.sh (with the venv's Python, which has PyYAML):
 
     check_manifests.py --readme README.md --tests k8s/tests/alerts.test.yaml --out DIR \
-        --example k8s/examples/backfill-job.yaml --secrets-example k8s/secrets.example.yaml \
+        --overlays-dir k8s/overlays --example k8s/examples/backfill-job.yaml --secrets-example k8s/secrets.example.yaml \
         DIR/render/dev.yaml DIR/render/prod.yaml
 
 For each rendered overlay it checks the rules below, then writes into DIR/<overlay>/:
@@ -439,9 +439,42 @@ def dashboard_rules(exprs):
     return {"groups": [{"name": "keybuzz-sync-dashboard-queries", "rules": rules}]}
 
 
-def check_rendered(path, out_dir, anchors, tests):
+def declared_shards(kustomization):
+    """The shard count an overlay's kustomization.yaml sets (keybuzz-sync-shards count=N), if any."""
+    with open(kustomization) as f:
+        k = yaml.safe_load(f) or {}
+    for gen in k.get("configMapGenerator") or []:
+        if gen.get("name") == "keybuzz-sync-shards":
+            for lit in gen.get("literals") or []:
+                key, _, value = str(lit).partition("=")
+                if key.strip() == "count":
+                    return k, value.strip()
+    return k, None
+
+
+def check_shard_setting(where, overlay_dir, docs):
+    """The overlay's one shard setting is the one the render carries (the component is applied)."""
+    kpath = os.path.join(overlay_dir, "kustomization.yaml")
+    if not os.path.exists(kpath):
+        return
+    k, count = declared_shards(kpath)
+    if not any(str(c).rstrip("/").endswith("components/shard-count") for c in k.get("components") or []):
+        fail(where, f"{kpath}: include the component ../../components/shard-count (it applies the shard count)")
+    if count is None:
+        fail(where, f"{kpath}: set the shard count: configMapGenerator keybuzz-sync-shards, behavior: merge, literals: [count=N]")
+        return
+    for d in docs:
+        if d.get("kind") == "CronJob" and d["metadata"].get("name") == "keybuzz-sync-delta":
+            got = ((d.get("spec") or {}).get("jobTemplate") or {}).get("spec", {}).get("completions")
+            if str(got) != count:
+                fail(where, f"CronJob/keybuzz-sync-delta: completions is {got!r} but {kpath} sets count={count}")
+
+
+def check_rendered(path, out_dir, anchors, tests, overlays_dir=None):
     where = os.path.splitext(os.path.basename(path))[0]
     docs = load_docs(path)
+    if overlays_dir:
+        check_shard_setting(where, os.path.join(overlays_dir, where), docs)
     namespaces = [d for d in docs if d.get("kind") == "Namespace"]
     if len(namespaces) != 1:
         fail(where, f"expected one Namespace, found {len(namespaces)}")
@@ -538,6 +571,7 @@ def main():
     ap.add_argument("--readme", required=True)
     ap.add_argument("--tests", required=True)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--overlays-dir", help="where the overlays are (k8s/overlays): checks each one's shard setting")
     ap.add_argument("--example", action="append", default=[])
     ap.add_argument("--secrets-example", action="append", default=[])
     ap.add_argument("rendered", nargs="+")
@@ -546,7 +580,7 @@ def main():
     with open(args.tests) as f:
         tests = yaml.safe_load(f)
     for path in args.rendered:
-        check_rendered(path, args.out, anchors, tests)
+        check_rendered(path, args.out, anchors, tests, args.overlays_dir)
     for path in args.example:
         check_example(path)
     for path in args.secrets_example:
