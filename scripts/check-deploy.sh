@@ -73,7 +73,7 @@ example_args=()
 for f in "${examples[@]}"; do example_args+=(--example "$f"); done
 rendered=()
 for o in "${overlays[@]}"; do rendered+=("$out/render/$o.yaml"); done
-"$venv/bin/python" scripts/check_manifests.py --readme README.md --tests k8s/tests/alerts.test.yaml \
+"$venv/bin/python" -B scripts/check_manifests.py --readme README.md --tests k8s/tests/alerts.test.yaml \
   --out "$out" --overlays-dir k8s/overlays --secrets-example k8s/secrets.example.yaml "${example_args[@]}" "${rendered[@]}" \
   || fail "the manifests break the rules above (scripts/check_manifests.py)"
 
