@@ -45,15 +45,10 @@ impl PgStore {
     pub async fn start_run(&self, tenant: &TenantId, command: &str, api: OrdersApi) -> Result<i64> {
         let mut c = self.conn().await?;
         let mut tx = c.begin().await?;
-        sqlx::query(
-            "UPDATE sync_runs SET outcome = 'abandoned', finished_at = now(),
-                    error = COALESCE(error, 'the process ended before the run finished')
-              WHERE tenant_id = $1 AND outcome = 'running'",
-        )
-        .bind(tenant.as_str())
-        .execute(&mut *tx)
-        .await?;
         // Taking the tenant over: a new fencing token, which every commit of this pass checks.
+        // The state row first: a pass that lost its lock and is committing holds that row, so
+        // this waits for its commit (which then fails its own fence check) instead of locking
+        // its run row first and deadlocking with it.
         let fence: i64 = sqlx::query_scalar(
             "INSERT INTO marketplace_sync_state (tenant_id, type, last_polled_at, fence) VALUES ($1, $2, now(), 1)
              ON CONFLICT (tenant_id, type) DO UPDATE SET last_polled_at = now(),
@@ -63,6 +58,14 @@ impl PgStore {
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
         .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "UPDATE sync_runs SET outcome = 'abandoned', finished_at = now(),
+                    error = COALESCE(error, 'the process ended before the run finished')
+              WHERE tenant_id = $1 AND outcome = 'running'",
+        )
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
         .await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO sync_runs (tenant_id, command, orders_api, fence) VALUES ($1, $2, $3, $4) RETURNING id",
@@ -185,6 +188,14 @@ impl PgStore {
     ) -> Result<()> {
         let mut c = self.conn().await?;
         let mut tx = c.begin().await?;
+        // The state row first, as every transaction touching both does (see `start_run`).
+        sqlx::query(
+            "SELECT 1 FROM marketplace_sync_state WHERE tenant_id = $1 AND type = $2 FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .bind(MARKETPLACE)
+        .execute(&mut *tx)
+        .await?;
         record_tally(&mut tx, tenant, tally).await?;
         let report = &tally.report;
         let backlog = report.backlog.unwrap_or_default();
