@@ -87,15 +87,19 @@ impl PgStore {
                 pool: self.pool.clone(),
                 open_runs: self.open_runs.clone(),
                 session: Some(Arc::new(session)),
+                unbound_fence: None,
             },
         })
     }
 
     /// This store without its session: for what must still be written after the session's
-    /// connection failed (closing the run).
+    /// connection failed (closing the run). It keeps the session's fencing token, so that
+    /// [`PgStore::finish_run`] still leaves the tenant's state alone once another pass took the
+    /// tenant over.
     pub fn unbound(&self) -> PgStore {
         PgStore {
             session: None,
+            unbound_fence: self.fence(),
             ..self.clone()
         }
     }
@@ -111,10 +115,12 @@ impl PgStore {
         }
     }
 
-    /// The fencing token this session took, if any.
+    /// The fencing token this session took (or, unbound, the session it was made from), if any.
     pub(super) fn fence(&self) -> Option<i64> {
-        let session = self.session.as_ref()?;
-        *session.fence.lock().unwrap_or_else(|p| p.into_inner())
+        match &self.session {
+            Some(session) => *session.fence.lock().unwrap_or_else(|p| p.into_inner()),
+            None => self.unbound_fence,
+        }
     }
 
     pub(super) fn set_fence(&self, fence: i64) {

@@ -59,6 +59,10 @@ pub struct PgStore {
     open_runs: runs::OpenRuns,
     /// Set when this store is bound to a tenant's lock connection.
     session: Option<Arc<lock::Session>>,
+    /// The fencing token of the session an [`PgStore::unbound`] store was made from, so that
+    /// closing a pass off its failed session still touches the tenant's state only while that
+    /// pass holds the newest token.
+    unbound_fence: Option<i64>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -154,6 +158,7 @@ impl PgStore {
             pool,
             open_runs: Default::default(),
             session: None,
+            unbound_fence: None,
         }
     }
 

@@ -5,5 +5,6 @@ mod cli;
 mod delta;
 mod fixtures;
 mod ops;
+mod reliability;
 mod util;
 mod v2026;
