@@ -61,7 +61,7 @@ async fn fetch_orders(count: usize) -> Vec<(OrderRecord, Vec<ItemRecord>)> {
         endpoints: Endpoints::new(Some(&sim.base_url()), Some(&sim.lwa_token_url())).unwrap(),
         settings: SyncSettings::default(),
     };
-    let source = Connector::new(&config).unwrap().source(&tenant);
+    let source = Connector::new(&config, None).unwrap().source(&tenant);
     let window = SyncWindow {
         after: now - chrono::Duration::days(30),
         before: now - chrono::Duration::minutes(5),
@@ -380,7 +380,7 @@ async fn run(
                     last_page: false,
                 };
                 store
-                    .write_page(&tenant, OrdersApi::V2026, ids, writes, &[], &progress)
+                    .write_page(&tenant, OrdersApi::V2026, ids, writes, &[], &progress, None)
                     .await
                     .unwrap();
             }

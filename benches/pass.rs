@@ -39,7 +39,7 @@ async fn pass(
         endpoints: Endpoints::new(Some(&sim.base_url()), Some(&sim.lwa_token_url())).unwrap(),
         settings: settings.clone(),
     };
-    let source = Connector::new(&config).unwrap().source(tenant);
+    let source = Connector::new(&config, None).unwrap().source(tenant);
     run_pass(store, &source, PassKind::Delta, Utc::now())
         .await
         .expect("pass succeeds")

@@ -55,8 +55,8 @@ export KEYBUZZ_LOG_FORMAT=text
 
 echo "==> keybuzz-sync migrate" >&2
 "$bin/keybuzz-sync" migrate
-echo "==> keybuzz-sync delta --all-tenants" >&2
-time "$bin/keybuzz-sync" delta --all-tenants
+echo "==> keybuzz-sync delta --all-tenants --max-duration 2m" >&2
+time "$bin/keybuzz-sync" delta --all-tenants --max-duration 2m
 echo "==> a second pass: nothing new, nothing rewritten" >&2
 "$bin/keybuzz-sync" delta --all-tenants
 
@@ -65,6 +65,15 @@ for tenant in demo-v0 demo-2026; do
   echo "==> keybuzz-sync status --tenant $tenant"
   "$bin/keybuzz-sync" status --tenant "$tenant"
 done
+echo
+echo "==> keybuzz-sync status --all-tenants"
+"$bin/keybuzz-sync" status --all-tenants
+echo
+echo "==> keybuzz-sync history --tenant demo-v0"
+"$bin/keybuzz-sync" history --tenant demo-v0
+echo
+echo "==> keybuzz-sync check --all-tenants"
+"$bin/keybuzz-sync" check --all-tenants
 echo
 echo "==> keybuzz-sync status --tenant demo-2026 --json"
 "$bin/keybuzz-sync" status --tenant demo-2026 --json

@@ -40,13 +40,36 @@ pub struct TenantConfig {
     pub include_pii: bool,
 }
 
+/// A tenant file is a few hundred bytes; anything much larger is not one.
+const MAX_TENANT_FILE_BYTES: u64 = 64 * 1024;
+
 impl TenantConfig {
-    /// Reads `<dir>/<id>.json`.
+    fn path(dir: &Path, id: &TenantId) -> PathBuf {
+        dir.join(format!("{id}.json"))
+    }
+
+    /// Whether `<dir>/<id>.json` exists at all (a broken file is a tenant with a problem; no
+    /// file is no tenant).
+    pub fn exists(dir: &Path, id: &TenantId) -> bool {
+        Self::path(dir, id).exists()
+    }
+
+    /// Reads `<dir>/<id>.json`. Only a regular file is read (symbolic links to one are fine, as
+    /// Kubernetes Secret volumes use them): a FIFO or a device would hang or flood the run.
     pub fn load(dir: &Path, id: &TenantId) -> Result<Self> {
-        let path = dir.join(format!("{id}.json"));
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            Error::Config(format!("tenant {id}: cannot read {}: {e}", path.display()))
-        })?;
+        let path = Self::path(dir, id);
+        let fail = |what: String| Error::Config(format!("tenant {id}: {}: {what}", path.display()));
+        let meta = std::fs::metadata(&path).map_err(|e| fail(format!("cannot read: {e}")))?;
+        if !meta.is_file() {
+            return Err(fail("not a regular file".to_owned()));
+        }
+        if meta.len() > MAX_TENANT_FILE_BYTES {
+            return Err(fail(format!(
+                "{} bytes is too large for a tenant file (at most {MAX_TENANT_FILE_BYTES})",
+                meta.len()
+            )));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| fail(format!("cannot read: {e}")))?;
         Self::parse(id.clone(), &text, &path)
     }
 
@@ -55,6 +78,9 @@ impl TenantConfig {
     /// the wrong key must not reach a log. Values are quoted only when they cannot be secrets.
     fn parse(id: TenantId, text: &str, path: &Path) -> Result<Self> {
         let fail = |what: String| Error::Config(format!("tenant {id}: {}: {what}", path.display()));
+        // Editors on Windows may start a UTF-8 file with a byte order mark; JSON does not allow
+        // one, but it is no mistake worth failing a tenant over.
+        let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
         // Syntax errors name a line and column, never a value.
         let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
             fail(format!(
@@ -67,6 +93,11 @@ impl TenantConfig {
         let serde_json::Value::Object(fields) = value else {
             return Err(fail("expected a JSON object".to_owned()));
         };
+        // `Value` keeps the last of two equal keys: two refresh tokens, say, and the wrong one
+        // silently wins. Read the keys again, in order, to refuse that.
+        if let Some(duplicate) = duplicate_key(text) {
+            return Err(fail(format!("key {} appears twice", shown(&duplicate))));
+        }
         const KEYS: [&str; 5] = [
             "refreshToken",
             "region",
@@ -181,6 +212,7 @@ impl TenantConfig {
                     Error::Config(format!("tenant file {}: {e}", dir.join(&*name).display()))
                 }));
             }
+            // (A `.json` entry that is not a regular file is listed too: `load` reports it.)
         }
         ids.sort_by(|a, b| match (a, b) {
             (Ok(a), Ok(b)) => a.cmp(b),
@@ -198,6 +230,33 @@ impl TenantConfig {
     }
 }
 
+/// The first top-level key of a JSON object that appears twice, if any. Only called on text
+/// already known to be a JSON object.
+fn duplicate_key(text: &str) -> Option<String> {
+    use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                map.next_value::<IgnoredAny>()?;
+                if !seen.insert(key.clone()) {
+                    return Ok(Some(key));
+                }
+            }
+            Ok(None)
+        }
+    }
+    serde_json::Deserializer::from_str(text)
+        .deserialize_map(Keys)
+        .ok()
+        .flatten()
+}
+
 /// The SP-API application's Login with Amazon credentials.
 #[derive(Debug, Clone)]
 pub struct AppCredentials {
@@ -211,6 +270,9 @@ pub struct Endpoints {
     /// Replaces the regional SP-API endpoint for every tenant (sandbox, simulator, tests).
     pub spapi_override: Option<Url>,
     pub lwa_token_url: Url,
+    /// Where each tenant's metrics are pushed after its pass (a Prometheus Pushgateway's base
+    /// URL); `None`: not pushed.
+    pub pushgateway: Option<Url>,
 }
 
 pub const DEFAULT_LWA_TOKEN_URL: &str = "https://api.amazon.com/auth/o2/token";
@@ -227,7 +289,17 @@ impl Endpoints {
         Ok(Endpoints {
             spapi_override,
             lwa_token_url,
+            pushgateway: None,
         })
+    }
+
+    /// Adds the Pushgateway (`KEYBUZZ_PUSHGATEWAY_URL`), checked like the other URLs.
+    pub fn with_pushgateway(mut self, pushgateway: Option<&str>) -> Result<Self> {
+        self.pushgateway = pushgateway
+            .filter(|u| !u.is_empty())
+            .map(|u| parse_url("KEYBUZZ_PUSHGATEWAY_URL", u))
+            .transpose()?;
+        Ok(self)
     }
 
     /// The SP-API base URL for a tenant.
@@ -294,6 +366,13 @@ pub struct SyncSettings {
     pub items_budget: u32,
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
+    /// Largest SP-API answer read; larger ones are an error.
+    pub max_response_bytes: u64,
+    /// The most pages one window may take before its pagination is deemed endless.
+    pub max_window_pages: u32,
+    /// How often a deeper re-read (sweep) of the last `sweep_window` runs; `None`: never.
+    pub sweep_every: Option<chrono::Duration>,
+    pub sweep_window: chrono::Duration,
 }
 
 impl Default for SyncSettings {
@@ -306,6 +385,11 @@ impl Default for SyncSettings {
             items_budget: 300,
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
+            max_response_bytes: 64 * 1024 * 1024,
+            // 5,000 pages of 100 orders: half a million orders changed in one window.
+            max_window_pages: 5_000,
+            sweep_every: None,
+            sweep_window: chrono::Duration::hours(24),
         }
     }
 }
@@ -393,6 +477,37 @@ mod tests {
     }
 
     #[test]
+    fn a_byte_order_mark_is_accepted_and_a_duplicate_key_refused() {
+        let t = parse(
+            "\u{FEFF}{\"refreshToken\":\"Atzr|x\",\"region\":\"eu\",\"marketplaceIds\":[\"A13V1IB3VIYZZH\"]}",
+        );
+        assert!(t.is_ok(), "{t:?}");
+        let err = parse(r#"{"refreshToken":"Atzr|SECRET-1","region":"eu","marketplaceIds":["A13V1IB3VIYZZH"],"refreshToken":"Atzr|SECRET-2"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("refreshToken") && err.contains("twice"),
+            "{err}"
+        );
+        assert!(!err.contains("SECRET"), "{err}");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = TenantId::parse("fifo").unwrap();
+        std::fs::create_dir(dir.path().join("fifo.json")).unwrap();
+        let err = TenantConfig::load(dir.path(), &id).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        let big = TenantId::parse("big").unwrap();
+        std::fs::write(dir.path().join("big.json"), vec![b' '; 100_000]).unwrap();
+        let err = TenantConfig::load(dir.path(), &big)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("too large"), "{err}");
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let t = parse(
             r#"{"refreshToken":"Atzr|SECRET","region":"eu","marketplaceIds":["A13V1IB3VIYZZH"]}"#,
@@ -406,5 +521,15 @@ mod tests {
         assert!(Endpoints::new(Some("https://user:pw@example.com"), None).is_err());
         assert!(Endpoints::new(Some("ftp://example.com"), None).is_err());
         assert!(Endpoints::new(Some("http://127.0.0.1:8700"), None).is_ok());
+        let base = || Endpoints::new(None, None).unwrap();
+        assert!(
+            base()
+                .with_pushgateway(Some("http://u:pw@pgw:9091"))
+                .is_err()
+        );
+        assert!(base().with_pushgateway(Some("ftp://pgw")).is_err());
+        let pgw = base().with_pushgateway(Some("http://pgw:9091")).unwrap();
+        assert_eq!(pgw.pushgateway.unwrap().as_str(), "http://pgw:9091/");
+        assert!(base().with_pushgateway(None).unwrap().pushgateway.is_none());
     }
 }

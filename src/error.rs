@@ -76,6 +76,45 @@ pub enum Error {
     )]
     AlreadyRunning(TenantId),
 
+    /// The database cannot be reached (refused, no answer, login failed).
+    #[error("database: {0}")]
+    Unavailable(String),
+
+    /// The pass no longer holds its tenant's lock: its lock connection ended, or another pass
+    /// took the tenant over (its fencing token is newer). Nothing more was committed.
+    #[error(
+        "tenant {tenant}: the tenant's sync lock was lost ({detail}); this pass stopped and committed nothing more"
+    )]
+    LockLost { tenant: TenantId, detail: String },
+
+    /// The run's time budget (`--max-duration`) ends before this request could be sent and
+    /// answered. Not a failure: the pass stops, keeping what it committed, and is `partial`.
+    #[error("SP-API {operation}: the run's time budget is spent; the next run continues")]
+    OutOfTime { operation: &'static str },
+
+    /// An answer larger than the configured cap (`--max-response-mb`).
+    #[error("SP-API {operation}: the response is larger than the {limit_mib} MiB cap")]
+    ResponseTooLarge {
+        operation: &'static str,
+        limit_mib: u64,
+    },
+
+    /// Amazon's pagination does not end: a page token came back again, or a window needed an
+    /// absurd number of pages.
+    #[error("SP-API {operation}: pagination does not end: {detail}")]
+    EndlessPages {
+        operation: &'static str,
+        detail: String,
+    },
+    /// A tenant id that names no tenant: no tenant file, and nothing in the database either
+    /// (a typo, most likely). Not "never synced", which is a tenant with a file.
+    #[error("unknown tenant {tenant}: no tenant file in {dir} and never synced")]
+    UnknownTenant { tenant: TenantId, dir: String },
+
+    /// The Pushgateway refused the metrics or could not be reached. Never fails a pass.
+    #[error("pushing metrics to the Pushgateway failed: {0}")]
+    MetricsPush(String),
+
     /// Postgres failed or returned something unexpected.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),
@@ -110,6 +149,10 @@ impl Error {
                 | Error::InvalidTenantId(_)
                 | Error::Internal(_)
                 | Error::Database(_)
+                | Error::Unavailable(_)
+                | Error::LockLost { .. }
+                | Error::OutOfTime { .. }
+                | Error::EndlessPages { .. }
                 | Error::Migrate(_)
                 | Error::AlreadyRunning(_)
         ) || matches!(

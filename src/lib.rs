@@ -6,6 +6,7 @@
 //! ```text
 //! commands (binary) ──► sync (engine) ──► spapi (Amazon client) ──► config ──► model
 //!                                     └─► store (Postgres) ─────────────────► model
+//! commands (binary) ──► metrics ──► store
 //! ```
 //! - [`model`]: the shared vocabulary (tenants, orders, windows, passes) and the engine's pure
 //!   decisions. Depends on nothing else here.
@@ -14,10 +15,12 @@
 //! - [`store`]: Postgres (upserts, sync state, runs, locks, buckets, status).
 //! - [`sync`]: the pass: windows, cursor, items, one [`sync::OrdersSource`] per API version, and
 //!   [`sync::Connector`], which wires a tenant's source.
+//! - [`metrics`]: a tenant's Prometheus metrics, pushed to a Pushgateway after its pass.
 //! - [`error`]: the one error type.
 
 pub mod config;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod spapi;
 pub mod store;

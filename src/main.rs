@@ -3,40 +3,23 @@
 
 mod cli;
 mod commands;
+mod logging;
 mod signal;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use cli::{Cli, LogFormat};
+use cli::Cli;
 use commands::ExitStatus;
-use tracing_subscriber::EnvFilter;
-
-fn init_tracing(format: LogFormat) {
-    let filter = EnvFilter::try_from_env("KEYBUZZ_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    let json = match format {
-        LogFormat::Json => true,
-        LogFormat::Text => false,
-        LogFormat::Auto => !std::io::stderr().is_terminal(),
-    };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().with_current_span(false).init();
-    } else {
-        builder
-            .with_target(false)
-            .with_ansi(std::io::stderr().is_terminal())
-            .init();
-    }
-}
 
 fn main() -> ExitCode {
     // clap prints usage errors and exits with 2 on its own.
     let cli = Cli::parse();
-    init_tracing(cli.global.log_format);
+    if let Err(e) = logging::init(cli.global.log_format) {
+        // No logger yet: say it plainly on stderr.
+        eprintln!("keybuzz-sync: {e}");
+        return ExitStatus::Config.into();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

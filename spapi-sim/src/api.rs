@@ -4,6 +4,7 @@
 //! (auth, buckets, faults, headers) live in `server`.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use serde_json::{Value, json};
@@ -48,7 +49,13 @@ impl ApiError {
 
 pub const TWO_MINUTE_MESSAGE: &str = "The input you have submitted is not valid. Note that the error may be due to a systematic delay in data retrieval. The most updated data is 2 minutes after an order is created or last updated. If you set the CreatedBefore or LastUpdatedBefore parameters, please provide a date that is at least 2 minutes before current time and try again.";
 pub const UNDECODABLE_TOKEN_MESSAGE: &str = "We could not decode your NextToken. Possible reasons include: a transmission error, improper quoting or a truncation problem.";
-const TOKEN_LIFETIME_SECS: i64 = 24 * 3600;
+
+/// How one operation pages: its (default) page size and how long its tokens live (`None`: forever).
+#[derive(Debug, Clone, Copy)]
+pub struct Paging {
+    pub page_size: usize,
+    pub token_ttl: Option<Duration>,
+}
 
 /// Decoded query parameters. Parsed by hand so that `+` means space (as on Amazon) and so that a
 /// parameter sent twice is an Amazon-style 400, not silently one of the two.
@@ -139,7 +146,7 @@ impl Params {
 }
 
 /// ISO 8601 as Amazon accepts it: RFC 3339 with `Z` or an offset; a zone-less time is taken as UTC.
-fn parse_iso8601(raw: &str) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_iso8601(raw: &str) -> Option<DateTime<Utc>> {
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
         return Some(at.with_timezone(&Utc));
     }
@@ -287,7 +294,8 @@ fn list_key(values: &Option<Vec<String>>) -> String {
     values.as_ref().map(|v| v.join(",")).unwrap_or_default()
 }
 
-/// Validates a pagination token against the kind and fingerprint of the current request.
+/// Validates a pagination token against the kind and fingerprint of the current request. The
+/// repeating token (see `PageToken::repeating`) passes whatever the filters and age.
 fn check_token(
     raw: Option<&str>,
     kind: TokenKind,
@@ -295,7 +303,7 @@ fn check_token(
     name: &str,
     undecodable_message: &str,
     now: DateTime<Utc>,
-    expires: bool,
+    ttl: Option<Duration>,
 ) -> Result<Option<PageToken>, ApiError> {
     let Some(raw) = raw else {
         return Ok(None);
@@ -303,6 +311,9 @@ fn check_token(
     let token = PageToken::decode(raw)
         .filter(|token| token.kind == kind)
         .ok_or_else(|| ApiError::invalid(undecodable_message, name))?;
+    if token.is_repeating() {
+        return Ok(Some(token));
+    }
     if token.fingerprint != expected_fingerprint {
         return Err(ApiError::invalid(
             format!(
@@ -311,13 +322,45 @@ fn check_token(
             name,
         ));
     }
-    if expires && now.timestamp() - token.issued_at > TOKEN_LIFETIME_SECS {
-        return Err(ApiError::invalid(
-            format!("{name} has expired; tokens are valid for 24 hours."),
-            name,
-        ));
+    if let Some(ttl) = ttl {
+        let age_ms = now.timestamp_millis().saturating_sub(token.issued_at_ms);
+        if age_ms > i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX) {
+            return Err(ApiError::invalid(
+                format!(
+                    "{name} has expired; tokens are valid for {}. Request the first page again.",
+                    describe_ttl(ttl)
+                ),
+                name,
+            ));
+        }
     }
     Ok(Some(token))
+}
+
+/// "24 hours", "1 second", "1500 milliseconds": for the expired-token message.
+fn describe_ttl(ttl: Duration) -> String {
+    let plural =
+        |count: u128, unit: &str| format!("{count} {unit}{}", if count == 1 { "" } else { "s" });
+    let ms = ttl.as_millis();
+    if ms.is_multiple_of(3_600_000) && ms > 0 {
+        plural(ms / 3_600_000, "hour")
+    } else if ms.is_multiple_of(1000) {
+        plural(ms / 1000, "second")
+    } else {
+        plural(ms, "millisecond")
+    }
+}
+
+/// The versions of the seller's orders that searches see at `now` (late indexing, see
+/// `SimOrder::indexed_at`).
+fn visible(
+    orders: Option<&BTreeMap<String, SimOrder>>,
+    now: DateTime<Utc>,
+) -> impl Iterator<Item = &SimOrder> {
+    orders
+        .into_iter()
+        .flat_map(|o| o.values())
+        .filter_map(move |order| order.visible_at(now))
 }
 
 /// One page of orders after filtering and keyset pagination, plus the token for the next page.
@@ -336,6 +379,9 @@ fn page_orders<'a>(
     fingerprint: u64,
     now: DateTime<Utc>,
 ) -> OrdersPage<'a> {
+    // The repeating token asks for the first page again, answered with itself.
+    let repeating = token.filter(|t| t.is_repeating()).cloned();
+    let token = token.filter(|t| !t.is_repeating());
     // The window's upper bound is fixed by the first page so that later pages see the same set.
     let upper_bound = window
         .before
@@ -364,14 +410,18 @@ fn page_orders<'a>(
                 kind,
                 fingerprint,
                 upper_bound: upper_bound.timestamp(),
-                // Each token lives 24 h from its own issue, like Amazon's.
-                issued_at: now.timestamp(),
+                // Each token's lifetime runs from its own issue, like Amazon's.
+                issued_at_ms: now.timestamp_millis(),
                 cursor_secs: field.of(last).timestamp(),
                 cursor_key: last.order_id.clone(),
             }
             .encode(),
         ),
         _ => None,
+    };
+    let next_token = match repeating {
+        Some(repeating) => Some(repeating.encode()),
+        None => next_token,
     };
     OrdersPage {
         orders: rows,
@@ -395,7 +445,7 @@ const V0_STATUSES: [&str; 8] = [
 pub fn get_orders_v0(
     params: &Params,
     orders: Option<&BTreeMap<String, SimOrder>>,
-    page_default: usize,
+    paging: Paging,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     let marketplaces = params
@@ -411,7 +461,7 @@ pub fn get_orders_v0(
         ],
         now,
     )?;
-    let page_size = params.page_size("MaxResultsPerPage", page_default)?;
+    let page_size = params.page_size("MaxResultsPerPage", paging.page_size)?;
     let statuses = params.list_of("OrderStatuses", &V0_STATUSES)?;
     let channels = params.list_of("FulfillmentChannels", &["AFN", "MFN"])?;
     let print = fingerprint(&[
@@ -436,9 +486,9 @@ pub fn get_orders_v0(
         "NextToken",
         UNDECODABLE_TOKEN_MESSAGE,
         now,
-        false,
+        paging.token_ttl,
     )?;
-    let matching = orders.into_iter().flat_map(|o| o.values()).filter(|order| {
+    let matching = visible(orders, now).filter(|order| {
         marketplaces.contains(&order.marketplace_id)
             && statuses
                 .as_ref()
@@ -477,7 +527,7 @@ pub fn get_order_items_v0(
     params: &Params,
     order_id: &str,
     orders: Option<&BTreeMap<String, SimOrder>>,
-    page_size: usize,
+    paging: Paging,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     let order = orders
@@ -491,16 +541,18 @@ pub fn get_order_items_v0(
         "NextToken",
         UNDECODABLE_TOKEN_MESSAGE,
         now,
-        false,
+        paging.token_ttl,
     )?;
+    let repeating = token.as_ref().filter(|t| t.is_repeating()).cloned();
     let start = match &token {
         None => 0,
+        Some(token) if token.is_repeating() => 0,
         Some(token) => token
             .cursor_key
             .parse::<usize>()
             .map_err(|_| ApiError::invalid(UNDECODABLE_TOKEN_MESSAGE, "NextToken"))?,
     };
-    let page_size = page_size.max(1);
+    let page_size = paging.page_size.max(1);
     let items: Vec<Value> = order
         .items
         .iter()
@@ -512,12 +564,14 @@ pub fn get_order_items_v0(
     payload.insert("AmazonOrderId".into(), json!(order.order_id));
     payload.insert("OrderItems".into(), Value::Array(items));
     let next = start.saturating_add(page_size);
-    if next < order.items.len() {
+    if let Some(repeating) = repeating {
+        payload.insert("NextToken".into(), json!(repeating.encode()));
+    } else if next < order.items.len() {
         let token = PageToken {
             kind: TokenKind::GetOrderItemsV0,
             fingerprint: print,
             upper_bound: 0,
-            issued_at: now.timestamp(),
+            issued_at_ms: now.timestamp_millis(),
             cursor_secs: 0,
             cursor_key: next.to_string(),
         };
@@ -553,7 +607,7 @@ const V2026_STATUSES: [&str; 7] = [
 pub fn search_orders(
     params: &Params,
     orders: Option<&BTreeMap<String, SimOrder>>,
-    page_default: usize,
+    paging: Paging,
     now: DateTime<Utc>,
 ) -> Result<Value, ApiError> {
     let window = date_window(
@@ -569,7 +623,7 @@ pub fn search_orders(
     let marketplaces = params.list("marketplaceIds", 50)?;
     let statuses = params.list_of("fulfillmentStatuses", &V2026_STATUSES)?;
     let fulfilled_by = params.list_of("fulfilledBy", &["MERCHANT", "AMAZON"])?;
-    let page_size = params.page_size("maxResultsPerPage", page_default)?;
+    let page_size = params.page_size("maxResultsPerPage", paging.page_size)?;
     let included = included_data(params)?;
     // maxResultsPerPage and includedData may change between pages (model text); nothing else may.
     let print = fingerprint(&[
@@ -594,9 +648,9 @@ pub fn search_orders(
         "paginationToken",
         "We could not decode your paginationToken. Possible reasons include: a transmission error, improper quoting or a truncation problem.",
         now,
-        true,
+        paging.token_ttl,
     )?;
-    let matching = orders.into_iter().flat_map(|o| o.values()).filter(|order| {
+    let matching = visible(orders, now).filter(|order| {
         marketplaces
             .as_ref()
             .is_none_or(|m| m.contains(&order.marketplace_id))

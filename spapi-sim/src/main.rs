@@ -13,7 +13,8 @@ use spapi_sim::{SimConfig, SimHandle};
 #[derive(Parser, Debug)]
 #[command(
     name = "spapi-sim",
-    about = "Local simulator of Amazon SP-API Orders (v0, v2026-01-01) and LWA"
+    about = "Local simulator of Amazon SP-API Orders (v0, v2026-01-01), Reports (2021-06-30, XML all-orders reports) and LWA",
+    long_about = "Local simulator of Amazon SP-API Orders (v0, v2026-01-01), Reports (2021-06-30, XML all-orders reports) and LWA.\n\nServes /auth/o2/token, /orders/v0/..., /orders/2026-01-01/..., /reports/2021-06-30/{reports,documents} and /sim-s3/{documentId} (the presigned report-document URLs). Faults, stuck report queues and the like are test-only controls (spapi_sim::SimHandle)."
 )]
 struct Args {
     /// Address to listen on; port 0 picks a free port.
@@ -32,8 +33,34 @@ struct Args {
     /// Generate orders for a seller: SELLER=COUNT (repeatable; spread over the last 20 days).
     #[arg(long = "seed", value_parser = parse_seed)]
     seeds: Vec<(String, usize)>,
+    /// Lifetime of LWA access tokens, in seconds (Amazon: 3600).
     #[arg(long, default_value_t = 3600)]
     access_token_ttl_secs: u64,
+    /// Lifetime of v2026 searchOrders paginationTokens, in seconds (Amazon: 24 hours).
+    #[arg(long, default_value_t = 24 * 3600)]
+    page_token_ttl_v2026_secs: u64,
+    /// Lifetime of v0 NextTokens, in seconds; unlimited when absent (Amazon documents none).
+    #[arg(long)]
+    page_token_ttl_v0_secs: Option<u64>,
+    /// How long each report stays IN_PROGRESS, in seconds (fractions allowed). Reports of one
+    /// seller are processed one after another.
+    #[arg(long, default_value = "2", value_parser = parse_secs)]
+    report_generation_secs: Duration,
+    /// Lifetime of report-document URLs, in seconds (Amazon: 300).
+    #[arg(long, default_value_t = 300)]
+    report_url_ttl_secs: u64,
+    /// Reports say OrderStatus "Shipping" (the MWS-era value) for Unshipped and
+    /// PartiallyShipped orders.
+    #[arg(long)]
+    report_status_shipping: bool,
+}
+
+/// Seconds as a decimal number, e.g. "0.05".
+fn parse_secs(raw: &str) -> Result<Duration, String> {
+    raw.parse::<f64>()
+        .ok()
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok())
+        .ok_or_else(|| "expected a non-negative number of seconds".to_string())
 }
 
 /// Splits at the last `=` so refresh tokens may themselves contain `=`.
@@ -71,6 +98,11 @@ async fn main() -> ExitCode {
         client_id: args.client_id,
         client_secret: args.client_secret,
         access_token_ttl: Duration::from_secs(args.access_token_ttl_secs),
+        page_token_ttl_v2026: Some(Duration::from_secs(args.page_token_ttl_v2026_secs)),
+        page_token_ttl_v0: args.page_token_ttl_v0_secs.map(Duration::from_secs),
+        report_generation: args.report_generation_secs,
+        report_url_ttl: Duration::from_secs(args.report_url_ttl_secs),
+        report_status_shipping: args.report_status_shipping,
         ..SimConfig::default()
     };
     let sim = match SimHandle::start_on(config, args.listen).await {

@@ -123,12 +123,28 @@ pub struct SimOrder {
     pub buyer_name: Option<String>,
     pub items: Vec<SimItem>,
     /// Test hook for malformed data: top-level fields that replace the rendered order's own, in
-    /// whichever version's rendering has them (`OrderStatus` affects v0 only, `fulfillment`
-    /// v2026 only). Empty for every generated order.
+    /// whichever rendering has them (`OrderStatus` affects v0 and the XML report, `fulfillment`
+    /// v2026 only; see `report::xml` for the report's keys). Empty for every generated order.
     pub overrides: serde_json::Map<String, serde_json::Value>,
+    /// Late indexing (Amazon indexes some updates late): until this wall-clock time has passed,
+    /// getOrders, searchOrders and reports do not see this version of the order but `previous`
+    /// (or nothing when `previous` is `None`), although `last_update_date` is earlier. `None` =
+    /// indexed at once. getOrder and getOrderItems look orders up by id and always see this
+    /// version, like Amazon's primary store.
+    pub indexed_at: Option<DateTime<Utc>>,
+    /// The version searches see while this one is not indexed yet (see `indexed_at`).
+    pub previous: Option<Box<SimOrder>>,
 }
 
 impl SimOrder {
+    /// The version of this order that searches (getOrders, searchOrders, reports) see at `at`.
+    pub fn visible_at(&self, at: DateTime<Utc>) -> Option<&SimOrder> {
+        match self.indexed_at {
+            Some(indexed_at) if indexed_at > at => self.previous.as_deref()?.visible_at(at),
+            _ => Some(self),
+        }
+    }
+
     /// Order total = Σ line totals.
     pub fn total(&self) -> Decimal {
         self.items.iter().map(SimItem::line_total).sum()

@@ -332,6 +332,8 @@ mod tests {
                 item("2", 1, 550, 110, 0, 0, 0),
             ],
             overrides: serde_json::Map::new(),
+            indexed_at: None,
+            previous: None,
         }
     }
 

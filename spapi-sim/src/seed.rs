@@ -173,6 +173,8 @@ pub fn generate_orders(
                 buyer_name: has_buyer.then(|| buyer_name.to_string()),
                 items,
                 overrides: serde_json::Map::new(),
+                indexed_at: None,
+                previous: None,
             }
         })
         .collect()

@@ -1,6 +1,6 @@
 //! The simulator's mutable world behind one mutex: LWA grants and issued access tokens, each
-//! seller's orders, token buckets per (refresh token, operation), pending faults, statistics and
-//! the request log. No lock is ever held across an `.await`.
+//! seller's orders and reports, token buckets per (refresh token, operation), pending faults,
+//! statistics and the request log. No lock is ever held across an `.await`.
 
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -8,16 +8,19 @@ use std::hash::BuildHasher;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::report::queue::Reports;
 use crate::seed::SplitMix64;
 use crate::{Fault, FaultKind, RecordedRequest, SimConfig, SimOp, SimOrder, SimStats};
 
 pub(crate) struct Shared {
     pub config: SimConfig,
+    /// "http://127.0.0.1:PORT": report document URLs point back at the sim.
+    pub base_url: String,
     state: Mutex<State>,
 }
 
 impl Shared {
-    pub fn new(config: SimConfig) -> Shared {
+    pub fn new(config: SimConfig, base_url: String) -> Shared {
         // Access tokens and request ids must differ between runs, like Amazon's; fixtures do not
         // use this generator.
         let entropy = RandomState::new().hash_one(std::process::id())
@@ -26,8 +29,9 @@ impl Shared {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(0);
         Shared {
-            config,
+            base_url,
             state: Mutex::new(State {
+                reports: Reports::new(&config),
                 grants: HashMap::new(),
                 access_tokens: HashMap::new(),
                 orders: HashMap::new(),
@@ -39,6 +43,7 @@ impl Shared {
                 requests: Vec::new(),
                 rng: SplitMix64::new(entropy),
             }),
+            config,
         }
     }
 
@@ -110,6 +115,7 @@ pub(crate) struct State {
     pub stats: SimStats,
     pub requests: Vec<RecordedRequest>,
     pub rng: SplitMix64,
+    pub reports: Reports,
 }
 
 impl State {
@@ -195,6 +201,22 @@ impl State {
         for grant in self.access_tokens.values_mut() {
             grant.expires_at = now;
         }
+    }
+
+    /// Brings every report's lifecycle up to now (see `report::queue`).
+    pub fn advance_reports(&mut self) {
+        self.reports
+            .advance(&self.orders, Instant::now(), &mut self.rng);
+    }
+
+    /// Inserts or replaces (by order id) one of the seller's orders. Reports due before this
+    /// change are finished first, so they never see it.
+    pub fn upsert_order(&mut self, seller_id: &str, order: SimOrder) {
+        self.advance_reports();
+        self.orders
+            .entry(seller_id.to_string())
+            .or_default()
+            .insert(order.order_id.clone(), order);
     }
 
     /// Consumes one use of the first pending fault that applies to `op`.

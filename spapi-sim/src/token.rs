@@ -7,6 +7,9 @@
 //! leaves "==" at the end. A token also carries a fingerprint of the filter parameters it was issued
 //! for, so resending it with other filters is detected, and a keyset cursor (sort key of the last
 //! row served) so orders changing between pages are neither skipped nor repeated by the sim itself.
+//!
+//! One special token, `PageToken::repeating`, is what `FaultKind::RepeatPageToken` hands out on a
+//! first page: the operations answer it with the first page again and the same token, forever.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -31,21 +34,41 @@ pub struct PageToken {
     /// The effective upper date bound of the first page, so later pages see the same window even
     /// when the client let the sim default it to "now − 2 min".
     pub upper_bound: i64,
-    /// Unix seconds; v2026 tokens expire after 24 hours.
-    pub issued_at: i64,
+    /// Unix milliseconds; tokens expire `SimConfig::page_token_ttl_*` after this.
+    pub issued_at_ms: i64,
     /// Sort key of the last row served: (date seconds, order id) for orders, (0, index) for items.
     pub cursor_secs: i64,
     pub cursor_key: String,
 }
 
+/// Cursor key of the repeating token; no order id or item index looks like it.
+const REPEATING_KEY: &str = "\u{1}repeat";
+
 impl PageToken {
+    /// The token a `RepeatPageToken` fault gives a first page: valid for any filters, never
+    /// expiring, and always answered with the first page and itself.
+    pub fn repeating(kind: TokenKind) -> PageToken {
+        PageToken {
+            kind,
+            fingerprint: 0,
+            upper_bound: 0,
+            issued_at_ms: 0,
+            cursor_secs: 0,
+            cursor_key: REPEATING_KEY.to_string(),
+        }
+    }
+
+    pub fn is_repeating(&self) -> bool {
+        self.cursor_key == REPEATING_KEY
+    }
+
     pub fn encode(&self) -> String {
         let mut bytes = Vec::with_capacity(64);
         bytes.extend_from_slice(&MAGIC);
         bytes.push(self.kind as u8);
         bytes.extend_from_slice(&self.fingerprint.to_be_bytes());
         bytes.extend_from_slice(&self.upper_bound.to_be_bytes());
-        bytes.extend_from_slice(&self.issued_at.to_be_bytes());
+        bytes.extend_from_slice(&self.issued_at_ms.to_be_bytes());
         bytes.extend_from_slice(&self.cursor_secs.to_be_bytes());
         let key = self.cursor_key.as_bytes();
         let key = &key[..key.len().min(255)];
@@ -78,7 +101,7 @@ impl PageToken {
         };
         let fingerprint = u64::from_be_bytes(reader.take(8)?.try_into().ok()?);
         let upper_bound = i64::from_be_bytes(reader.take(8)?.try_into().ok()?);
-        let issued_at = i64::from_be_bytes(reader.take(8)?.try_into().ok()?);
+        let issued_at_ms = i64::from_be_bytes(reader.take(8)?.try_into().ok()?);
         let cursor_secs = i64::from_be_bytes(reader.take(8)?.try_into().ok()?);
         let key_len = usize::from(reader.take(1)?[0]);
         let cursor_key = String::from_utf8(reader.take(key_len)?.to_vec()).ok()?;
@@ -91,7 +114,7 @@ impl PageToken {
             kind,
             fingerprint,
             upper_bound,
-            issued_at,
+            issued_at_ms,
             cursor_secs,
             cursor_key,
         })
@@ -122,7 +145,7 @@ mod tests {
             kind: TokenKind::GetOrdersV0,
             fingerprint: 0xDEAD_BEEF,
             upper_bound: 1_800_000_000,
-            issued_at: 1_800_000_100,
+            issued_at_ms: 1_800_000_100_000,
             cursor_secs: 1_799_999_000,
             cursor_key: "402-1234567-7654321".into(),
         };

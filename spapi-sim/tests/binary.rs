@@ -27,6 +27,11 @@ async fn binary_prints_url_and_serves_grants_and_seeds() {
                 "SELLER1=12",
                 "--rate-scale",
                 "100",
+                "--report-generation-secs",
+                "0.05",
+                "--report-url-ttl-secs",
+                "60",
+                "--report-status-shipping",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -79,4 +84,42 @@ async fn binary_prints_url_and_serves_grants_and_seeds() {
     // Orders created in the last 2 minutes are not visible yet; at most a couple can be that recent.
     let count = body["orders"].as_array().unwrap().len();
     assert!((10..=12).contains(&count), "{count}");
+
+    // Reports are served too, with the configured generation time.
+    let start = (Utc::now() - TimeDelta::days(25))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let created: Value = client
+        .post(format!("{base_url}/reports/2021-06-30/reports"))
+        .header("x-amz-access-token", access)
+        .json(&serde_json::json!({
+            "reportType": "GET_XML_ALL_ORDERS_DATA_BY_ORDER_DATE_GENERAL",
+            "marketplaceIds": ["A13V1IB3VIYZZH"],
+            "dataStartTime": start,
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let report_id = created["reportId"].as_str().expect("reportId");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let report: Value = client
+            .get(format!("{base_url}/reports/2021-06-30/reports/{report_id}"))
+            .header("x-amz-access-token", access)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if report["processingStatus"] == "DONE" {
+            assert!(report["reportDocumentId"].is_string());
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{report}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

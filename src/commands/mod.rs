@@ -3,16 +3,23 @@
 //! Commands turn the command line into a plan ([`plan`]), connect the parts (config, store,
 //! sources, engine) and report; they hold no sync logic of their own.
 
+mod check;
+mod history;
 mod migrate;
+mod output;
 mod plan;
+pub mod progress;
+mod retention;
 mod status;
 mod sync;
+mod tenants;
 
 use keybuzz_sync::model::Secret;
 use keybuzz_sync::store::PgStore;
 use keybuzz_sync::{Error, Result};
 
 use crate::cli::{Cli, Command};
+use crate::signal::Shutdown;
 
 /// The process exit codes, as documented in the README.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +37,9 @@ pub enum ExitStatus {
     Config = 3,
     /// A tenant's pass is already running elsewhere (its lock is held); nothing else went wrong.
     Locked = 4,
+    /// A tenant id that names no tenant: no tenant file and never synced (`status`, `history`,
+    /// `check`).
+    UnknownTenant = 5,
 }
 
 impl ExitStatus {
@@ -38,6 +48,7 @@ impl ExitStatus {
         match error {
             e if e.is_config() => ExitStatus::Config,
             Error::AlreadyRunning(_) => ExitStatus::Locked,
+            Error::UnknownTenant { .. } => ExitStatus::UnknownTenant,
             _ => ExitStatus::Failure,
         }
     }
@@ -49,8 +60,9 @@ impl ExitStatus {
             ExitStatus::Success => 0,
             ExitStatus::Locked => 1,
             ExitStatus::Config => 2,
-            ExitStatus::Usage => 3,
-            ExitStatus::Failure => 4,
+            ExitStatus::UnknownTenant => 3,
+            ExitStatus::Usage => 4,
+            ExitStatus::Failure => 5,
         }
     }
 
@@ -79,15 +91,37 @@ async fn connect(database_url: Option<&Secret>, max_connections: u32) -> Result<
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> Result<ExitStatus> {
+    // First: from now on SIGTERM and SIGINT end the process the documented way.
+    let mut shutdown = Shutdown::install();
     let db = cli.global.database_url.as_ref();
-    match cli.command {
-        Command::Migrate => migrate::run(db).await,
-        Command::Delta(args) => sync::run(db, plan::SyncPlan::delta(&args)?).await,
-        Command::Items(args) => sync::run(db, plan::SyncPlan::items(&args)?).await,
-        Command::Backfill(args) => {
-            sync::run(db, plan::SyncPlan::backfill(&args, chrono::Utc::now())?).await
+    let plan = match &cli.command {
+        Command::Delta(args) => Some(plan::SyncPlan::delta(args)?),
+        Command::Items(args) => Some(plan::SyncPlan::items(args)?),
+        Command::Backfill(args) => Some(plan::SyncPlan::backfill(args, chrono::Utc::now())?),
+        _ => None,
+    };
+    match (plan, cli.command) {
+        (Some(plan), _) => sync::run(db, plan, &mut shutdown).await,
+        (None, command) => {
+            let other = async {
+                match command {
+                    Command::Migrate => migrate::run(db).await,
+                    Command::Status(args) => status::run(db, &args).await,
+                    Command::History(args) => history::run(db, &args).await,
+                    Command::Check(args) => check::run(db, &args).await,
+                    Command::Delta(_) | Command::Items(_) | Command::Backfill(_) => {
+                        unreachable!("sync commands are matched above")
+                    }
+                }
+            };
+            tokio::select! {
+                result = other => result,
+                signal = shutdown.recv() => {
+                    tracing::error!("terminated by {signal}");
+                    Ok(ExitStatus::Failure)
+                }
+            }
         }
-        Command::Status(args) => status::run(db, &args).await,
     }
 }
 

@@ -9,8 +9,9 @@ use keybuzz_sync::config::{
 };
 use keybuzz_sync::model::{PassKind, SyncWindow, TenantId, amazon_time};
 use keybuzz_sync::{Error, Result};
+use tokio::time::Instant;
 
-use crate::cli::{BackfillArgs, ItemsArgs, SyncArgs};
+use crate::cli::{BackfillArgs, ItemsArgs, Shard, SyncArgs};
 
 /// What a `delta`, `items` or `backfill` command runs.
 pub struct SyncPlan {
@@ -19,8 +20,17 @@ pub struct SyncPlan {
     /// The selected tenants, in order. With `--all-tenants`, a file whose name is no tenant id
     /// is an `Err` here, so that it fails alone.
     pub tenants: Vec<Result<TenantId>>,
-    /// Tenants synced at once.
+    /// Whether the tenants were named one by one (`--tenant`), rather than `--all-tenants`:
+    /// then a tenant's failure is the command's (see `ExitStatus`).
+    pub named: bool,
+    /// Passes run at once: `--concurrency`, but never more than the database connections
+    /// allow (one per pass, one kept for the process).
     pub concurrency: usize,
+    pub max_db_connections: u32,
+    /// When the run's time budget ends.
+    pub deadline: Option<Instant>,
+    /// Runs older than this are deleted at the end of the command.
+    pub keep_runs: chrono::Duration,
 }
 
 impl SyncPlan {
@@ -46,8 +56,11 @@ impl SyncPlan {
     }
 
     fn new(args: &SyncArgs, kind: impl FnOnce(&SyncSettings) -> Result<PassKind>) -> Result<Self> {
+        // The budget counts from the process's first steps, as Kubernetes' deadline does.
+        let deadline = args.max_duration.map(|budget| Instant::now() + budget);
         let config = sync_config(args)?;
         let kind = kind(&config.settings)?;
+        let shard = shard(args.shard, args.shard_count)?;
         let tenants = if args.selection.all_tenants {
             TenantConfig::list(&config.tenants_dir)?
         } else {
@@ -56,12 +69,58 @@ impl SyncPlan {
             ids.dedup();
             ids.into_iter().map(Ok).collect()
         };
+        let tenants = match shard {
+            None => tenants,
+            Some(shard) => {
+                tracing::info!(
+                    index = shard.index,
+                    count = shard.count,
+                    "syncing one shard of the tenants"
+                );
+                tenants
+                    .into_iter()
+                    .filter(|id| match id {
+                        Ok(id) => id.shard(shard.count) == shard.index,
+                        // A file that names no tenant is reported by shard 0 only.
+                        Err(_) => shard.index == 0,
+                    })
+                    .collect()
+            }
+        };
+        let concurrency = args.concurrency.min(args.max_db_connections - 1).max(1);
         Ok(SyncPlan {
             config,
             kind,
             tenants,
-            concurrency: args.concurrency as usize,
+            named: !args.selection.all_tenants,
+            concurrency: concurrency as usize,
+            max_db_connections: args.max_db_connections,
+            deadline,
+            keep_runs: chrono::Duration::days(i64::from(args.keep_runs_days)),
         })
+    }
+}
+
+/// `--shard I/N`, or `--shard-count N` with the index from `JOB_COMPLETION_INDEX` (what a
+/// Kubernetes Indexed Job sets in each pod).
+fn shard(shard: Option<Shard>, count: Option<u32>) -> Result<Option<Shard>> {
+    match (shard, count) {
+        (Some(shard), _) => Ok(Some(shard)),
+        (None, Some(count)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX").map_err(|_| {
+                Error::Config(
+                    "--shard-count (KEYBUZZ_SHARD_COUNT) needs JOB_COMPLETION_INDEX, which a Kubernetes Indexed Job sets; use --shard I/N elsewhere"
+                        .to_owned(),
+                )
+            })?;
+            match index.trim().parse::<u32>() {
+                Ok(index) if index < count => Ok(Some(Shard { index, count })),
+                _ => Err(Error::Config(format!(
+                    "JOB_COMPLETION_INDEX {index:?} is not a shard index below KEYBUZZ_SHARD_COUNT {count}"
+                ))),
+            }
+        }
+        (None, None) => Ok(None),
     }
 }
 
@@ -90,6 +149,12 @@ fn sync_config(args: &SyncArgs) -> Result<SyncConfig> {
             max_delay: Duration::from_secs(60).max(Duration::from_millis(args.retry_base_ms)),
             max_total_delay: Duration::from_secs(args.retry_max_total_secs),
         },
+        max_response_bytes: args.max_response_mb * 1024 * 1024,
+        sweep_every: args
+            .sweep_every
+            .map(|d| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)),
+        sweep_window: chrono::Duration::from_std(args.sweep_window)
+            .unwrap_or(chrono::Duration::days(365)),
         ..SyncSettings::default()
     };
     Ok(SyncConfig {
@@ -101,7 +166,8 @@ fn sync_config(args: &SyncArgs) -> Result<SyncConfig> {
         endpoints: Endpoints::new(
             args.spapi_endpoint.as_deref(),
             args.lwa_token_url.as_deref(),
-        )?,
+        )?
+        .with_pushgateway(args.pushgateway.as_deref())?,
         settings,
     })
 }

@@ -3,6 +3,7 @@
 //! - [`plan_order`]: given an order from a page and the stored copy, whether to write it (and
 //!   replace its items) or skip it.
 //! - [`winning_copies`]: when one page lists an order more than once, which copy is written.
+//! - [`catch_up_secs`]: how long a backlog takes at the rate a bucket allows.
 
 use std::collections::HashMap;
 
@@ -67,6 +68,26 @@ pub fn winning_copies(writes: &[OrderWrite]) -> Vec<&OrderWrite> {
     let mut winners: Vec<&OrderWrite> = latest.into_values().collect();
     winners.sort_by(|a, b| a.order.external_order_id.cmp(&b.order.external_order_id));
     winners
+}
+
+/// Seconds until `requests` more requests are through a bucket that holds `tokens` now and
+/// refills at `rate` per second (Amazon's token bucket: the tokens first, then one per 1/rate).
+pub fn catch_up_secs(requests: f64, tokens: f64, rate: f64) -> Option<i64> {
+    if !(requests.is_finite() && tokens.is_finite() && rate.is_finite() && rate > 0.0) {
+        return None;
+    }
+    let waiting = (requests - tokens.max(0.0)).max(0.0);
+    Some((waiting / rate).ceil() as i64)
+}
+
+/// Orders left in a window whose orders come sorted by last update, from how many came so far
+/// and how far into the window they reached.
+pub fn orders_left(fetched: u64, after: i64, reached: i64, before: i64) -> Option<i64> {
+    if reached <= after || before < reached || fetched == 0 {
+        return None;
+    }
+    let left = fetched as f64 * (before - reached) as f64 / (reached - after) as f64;
+    Some(left.ceil() as i64)
 }
 
 #[cfg(test)]
@@ -227,5 +248,22 @@ mod tests {
             .map(|w| w.order.external_order_id.as_str())
             .collect();
         assert_eq!(ids, ["A", "B", "C"]);
+    }
+
+    #[test]
+    fn catching_up_spends_the_tokens_then_waits_at_the_rate() {
+        // searchOrders: 20 tokens, then one per 178.6 s.
+        assert_eq!(catch_up_secs(10.0, 20.0, 0.0056), Some(0));
+        assert_eq!(catch_up_secs(30.0, 20.0, 0.0056), Some(1786));
+        assert_eq!(catch_up_secs(5.0, -2.0, 0.5), Some(10));
+        assert_eq!(catch_up_secs(5.0, 0.0, 0.0), None);
+    }
+
+    #[test]
+    fn orders_left_scale_with_the_part_of_the_window_not_reached() {
+        assert_eq!(orders_left(100, 0, 25, 100), Some(300));
+        assert_eq!(orders_left(100, 0, 100, 100), Some(0));
+        assert_eq!(orders_left(0, 0, 50, 100), None);
+        assert_eq!(orders_left(10, 50, 50, 100), None);
     }
 }

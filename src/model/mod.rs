@@ -26,8 +26,11 @@ pub mod window;
 pub mod write;
 
 pub use order::{FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, RejectedOrder};
-pub use pass::{PassKind, PassReport, WriteCounts};
-pub use run::{BucketState, ResumePoint, RunOutcome, StoredOrder, SyncState};
+pub use pass::{Backlog, PassKind, PassProgress, PassReport, ProgressSnapshot, WriteCounts};
+pub use run::{
+    BucketState, CounterDeltas, OperationCount, ResumePoint, RunOutcome, RunTally, StoredOrder,
+    SyncState,
+};
 pub use secret::Secret;
 pub use tenant::{InvalidTenantId, OrdersApi, Region, TenantId};
 pub use window::{SyncWindow, WindowRules, amazon_time};

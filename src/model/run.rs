@@ -4,13 +4,15 @@
 use chrono::{DateTime, Utc};
 
 use super::order::OrderStatus;
+use super::pass::PassReport;
 use super::tenant::OrdersApi;
 use super::window::SyncWindow;
 
 /// How a recorded run ended (`sync_runs.outcome`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum RunOutcome {
     /// Not finished: in progress, or its process died (the next pass marks it abandoned).
+    #[default]
     Running,
     Success,
     /// Cut short by its time budget: what it committed stays, the next pass continues.
@@ -114,6 +116,11 @@ pub struct ResumePoint {
 pub struct SyncState {
     pub cursor: Option<DateTime<Utc>>,
     pub resume: Option<ResumePoint>,
+    /// The length of delta sub-window known to complete within a pass; `None`: the whole
+    /// window at once.
+    pub window_span: Option<chrono::Duration>,
+    /// When the tenant's last sweep (a deeper re-read) completed.
+    pub last_sweep_at: Option<DateTime<Utc>>,
 }
 
 /// A client-side rate bucket as saved between processes, keyed by Amazon's operation name so
@@ -125,6 +132,47 @@ pub struct BucketState {
     pub burst: f64,
     pub tokens: f64,
     pub saved_at: DateTime<Utc>,
+}
+
+/// Requests of one SP-API operation, and how many were answered 429.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationCount {
+    /// Amazon's operation name (`searchOrders`, ...).
+    pub operation: &'static str,
+    pub calls: u64,
+    pub throttled: u64,
+}
+
+/// Counts not yet added to a tenant's cumulative counters (`sync_counters`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CounterDeltas {
+    pub orders: u64,
+    pub items: u64,
+    pub calls: Vec<OperationCount>,
+}
+
+impl CounterDeltas {
+    pub fn is_empty(&self) -> bool {
+        self.orders == 0
+            && self.items == 0
+            && self.calls.iter().all(|c| c.calls == 0 && c.throttled == 0)
+    }
+}
+
+/// A run's numbers as each commit of the pass records them, in the commit's transaction, so
+/// that `status` shows real numbers during a pass and a run stopped at any point keeps the
+/// counts of what it committed.
+#[derive(Debug, Clone)]
+pub struct RunTally {
+    pub run_id: i64,
+    /// The run's totals so far (absolute: a commit overwrites the previous one's).
+    pub report: PassReport,
+    /// Order pages committed so far.
+    pub pages: u64,
+    /// What happened since the last recorded commit, for the cumulative counters.
+    pub unrecorded: CounterDeltas,
+    /// The client's rate buckets as they stand, saved with the commit.
+    pub buckets: Vec<BucketState>,
 }
 
 #[cfg(test)]

@@ -34,6 +34,20 @@ impl TenantId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The shard (0..`count`) this tenant belongs to when a fleet is split across processes
+    /// (`--shard I/N`). The hash is FNV-1a 64 over the id's bytes, modulo `count`: stable across
+    /// builds, platforms and Rust versions (unlike `std`'s hasher), so a tenant stays in its
+    /// shard until the shard count changes.
+    pub fn shard(&self, count: u32) -> u32 {
+        const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+        const PRIME: u64 = 0x0000_0100_0000_01b3;
+        let hash = self
+            .0
+            .bytes()
+            .fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
+        (hash % u64::from(count.max(1))) as u32
+    }
 }
 
 impl fmt::Display for TenantId {
@@ -106,6 +120,26 @@ mod tests {
             assert!(TenantId::parse(bad).is_err(), "{bad:?} accepted");
         }
         assert!(TenantId::parse("ecomlg-001_A").is_ok());
+    }
+
+    #[test]
+    fn shards_are_fnv1a_modulo_the_count_and_cover_every_tenant_once() {
+        // FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c (the published test vector).
+        let a = TenantId::parse("a").unwrap();
+        assert_eq!(
+            a.shard(u32::MAX),
+            (0xaf63_dc4c_8601_ec8c_u64 % u64::from(u32::MAX)) as u32
+        );
+        assert_eq!(a.shard(1), 0);
+        let ids: Vec<TenantId> = (0..500)
+            .map(|i| TenantId::parse(&format!("tenant-{i}")).unwrap())
+            .collect();
+        let mut sizes = [0; 4];
+        for id in &ids {
+            sizes[id.shard(4) as usize] += 1;
+        }
+        assert_eq!(sizes.iter().sum::<i32>(), 500);
+        assert!(sizes.iter().all(|n| *n > 80), "roughly even: {sizes:?}");
     }
 
     #[test]

@@ -56,6 +56,49 @@ impl SyncWindow {
     }
 }
 
+impl SyncWindow {
+    /// The next delta window, no longer than `span` when a span is set: a sub-window whose
+    /// completion moves the cursor, so that a backlog converges even when page tokens do not
+    /// live from one pass to the next.
+    pub fn plan_within(
+        cursor: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+        rules: &WindowRules,
+        span: Option<Duration>,
+    ) -> Option<SyncWindow> {
+        let mut window = SyncWindow::plan(cursor, now, rules)?;
+        if let Some(span) = span
+            && window.before - window.after > span
+        {
+            window.before = window.after + span;
+        }
+        Some(window)
+    }
+
+    pub fn length(&self) -> Duration {
+        self.before - self.after
+    }
+}
+
+/// The shortest sub-window: it reaches a minute past the overlap, so that each completed
+/// sub-window moves the next one's start forward.
+pub fn min_span(rules: &WindowRules) -> Duration {
+    rules.overlap + Duration::minutes(1)
+}
+
+/// The span to try after `window` could not be completed (its page token died between
+/// passes): half of it, but not below [`min_span`].
+pub fn narrower_span(window: &SyncWindow, rules: &WindowRules) -> Duration {
+    (window.length() / 2).max(min_span(rules))
+}
+
+/// The span to try after a sub-window of `span` completed: twice as long; `None` (whole
+/// windows) once it exceeds the initial lookback.
+pub fn wider_span(span: Duration, rules: &WindowRules) -> Option<Duration> {
+    let wider = span * 2;
+    (wider <= rules.initial_lookback).then_some(wider)
+}
+
 /// Amazon's preferred form: UTC with `Z`, whole seconds (an unencoded `+hh:mm` offset is a known
 /// cause of 400s).
 pub fn amazon_time(t: DateTime<Utc>) -> String {
@@ -98,6 +141,43 @@ mod tests {
             SyncWindow::plan(Some(at(11, 59, 0)), at(12, 0, 0), &r),
             None
         );
+    }
+
+    #[test]
+    fn a_span_cuts_the_window_into_a_sub_window_from_the_same_start() {
+        let r = WindowRules::default();
+        let now = at(12, 0, 0);
+        let whole = SyncWindow::plan(None, now, &r).unwrap();
+        let sub = SyncWindow::plan_within(None, now, &r, Some(Duration::days(2))).unwrap();
+        assert_eq!(sub.after, whole.after);
+        assert_eq!(sub.length(), Duration::days(2));
+        // A span longer than the window changes nothing.
+        let cursor = Some(at(11, 0, 0));
+        assert_eq!(
+            SyncWindow::plan_within(cursor, now, &r, Some(Duration::days(2))),
+            SyncWindow::plan(cursor, now, &r)
+        );
+    }
+
+    #[test]
+    fn spans_halve_down_to_past_the_overlap_and_double_back_to_whole_windows() {
+        let r = WindowRules::default();
+        let w = SyncWindow {
+            after: at(0, 0, 0),
+            before: at(8, 0, 0),
+        };
+        assert_eq!(narrower_span(&w, &r), Duration::hours(4));
+        let tiny = SyncWindow {
+            after: at(0, 0, 0),
+            before: at(0, 12, 0),
+        };
+        assert_eq!(narrower_span(&tiny, &r), Duration::minutes(11));
+        assert!(
+            min_span(&r) > r.overlap,
+            "a sub-window always moves the cursor"
+        );
+        assert_eq!(wider_span(Duration::days(4), &r), Some(Duration::days(8)));
+        assert_eq!(wider_span(Duration::days(16), &r), None);
     }
 
     #[test]

@@ -17,8 +17,16 @@ use crate::error::{Error, Result};
 use crate::model::{Secret, TenantId};
 use reqwest::Url;
 
-/// Refresh this long before Amazon's expiry, so a token never dies in flight.
+/// Refresh this long before Amazon's expiry, so a token never dies in flight (Amazon's own SDKs
+/// use 60 s for their one-hour tokens)...
 const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// ...but never more than this share of the token's lifetime: a token that lives 60 s or less
+/// would otherwise never be reused, and every SP-API call would cost a Login with Amazon
+/// exchange.
+fn expiry_margin(lifetime: Duration) -> Duration {
+    EXPIRY_MARGIN.min(lifetime / 10)
+}
 
 /// The application's side of Login with Amazon, shared by all tenants.
 #[derive(Debug)]
@@ -116,7 +124,7 @@ impl LwaClient {
             let lifetime = Duration::from_secs(parsed.expires_in.min(86_400));
             return Ok(AccessToken {
                 value: parsed.access_token,
-                expires_at: Instant::now() + lifetime,
+                refresh_at: Instant::now() + lifetime - expiry_margin(lifetime),
             });
         }
         let error = serde_json::from_slice::<LwaErrorBody>(&body).ok();
@@ -168,12 +176,13 @@ pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
 #[derive(Clone)]
 pub struct AccessToken {
     value: Secret,
-    expires_at: Instant,
+    /// When to stop using it: its expiry minus a margin.
+    refresh_at: Instant,
 }
 
 impl AccessToken {
     fn fresh(&self, now: Instant) -> bool {
-        now + EXPIRY_MARGIN < self.expires_at
+        now < self.refresh_at
     }
 }
 
@@ -195,7 +204,7 @@ impl AccessTokenCache {
         }
     }
 
-    /// A token valid for at least another minute.
+    /// A token that is not about to expire.
     pub async fn get(&self) -> Result<Secret> {
         let mut current = self.current.lock().await;
         if let Some(token) = current.as_ref().filter(|t| t.fresh(Instant::now())) {
@@ -214,5 +223,24 @@ impl AccessTokenCache {
         if current.as_ref().is_some_and(|t| &t.value == rejected) {
             *current = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_refresh_margin_is_a_minute_or_a_tenth_of_a_short_lifetime() {
+        assert_eq!(expiry_margin(Duration::from_secs(3600)), EXPIRY_MARGIN);
+        assert_eq!(
+            expiry_margin(Duration::from_secs(60)),
+            Duration::from_secs(6)
+        );
+        assert_eq!(
+            expiry_margin(Duration::from_secs(10)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(expiry_margin(Duration::ZERO), Duration::ZERO);
     }
 }

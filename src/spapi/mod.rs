@@ -11,16 +11,18 @@ pub mod pacing;
 pub mod v0;
 pub mod v2026;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::{BackoffBuilder, ExponentialBuilder};
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
+use tokio::time::Instant;
 
 use crate::config::{RetryPolicy, TenantConfig};
 use crate::error::{Error, Result};
-use crate::model::{BucketState, Secret, TenantId};
+use crate::model::{BucketState, OperationCount, TenantId};
 use auth::{AccessTokenCache, LwaClient};
 use pacing::Pacer;
 
@@ -84,20 +86,55 @@ impl Operation {
     }
 }
 
-/// Requests sent and 429s received, for `sync_runs`.
+/// Requests sent and 429s received, per operation, and time spent waiting. A std mutex: a few
+/// instructions under it, never held across an await.
 #[derive(Debug, Default)]
-struct CallCounters {
-    calls: AtomicU64,
-    throttled: AtomicU64,
+struct CallCounters(Mutex<HashMap<Operation, (u64, u64)>>, Mutex<Duration>);
+
+impl CallCounters {
+    fn waited(&self, wait: Duration) {
+        *self.1.lock().unwrap_or_else(|p| p.into_inner()) += wait;
+    }
+
+    fn add(&self, op: Operation, calls: u64, throttled: u64) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = map.entry(op).or_default();
+        entry.0 += calls;
+        entry.1 += throttled;
+    }
 }
 
 /// What a client has sent so far.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Usage {
     /// Requests sent, every attempt counted.
     pub calls: u64,
     /// Of which answered 429.
     pub throttled: u64,
+    /// The same, per operation, sorted by name.
+    pub by_operation: Vec<OperationCount>,
+    /// Time spent waiting on rate limits and backoffs.
+    pub waited: Duration,
+}
+
+/// What bounds a client's requests.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientLimits {
+    pub retry: RetryPolicy,
+    /// Timeout of one HTTP request, body included.
+    pub request_timeout: Duration,
+    /// Largest answer read; a larger one is an error, never buffered whole.
+    pub max_response_bytes: u64,
+    /// When the run's time budget ends: no request is started that could not be answered
+    /// before it, and no wait goes past it.
+    pub deadline: Option<Instant>,
+}
+
+impl ClientLimits {
+    /// The least time a request is given: one is not started with less left than this.
+    fn request_allowance(&self) -> Duration {
+        self.request_timeout.min(Duration::from_secs(5))
+    }
 }
 
 /// Builds the backoff schedule of a [`RetryPolicy`]: exponential, jittered, bounded in count and
@@ -145,9 +182,17 @@ pub struct SpApiClient {
     base: Url,
     tenant: TenantId,
     tokens: AccessTokenCache,
-    pacer: Pacer,
-    retry: RetryPolicy,
+    /// Shared with whoever must save the buckets when the process is told to stop.
+    pacer: Arc<Pacer>,
+    limits: ClientLimits,
     counters: CallCounters,
+}
+
+/// How one attempt ended, when it did not succeed.
+enum AttemptError {
+    /// SP-API said the access token expired: refresh it once and resend.
+    ExpiredToken(Error),
+    Failed(Error),
 }
 
 impl SpApiClient {
@@ -156,17 +201,22 @@ impl SpApiClient {
         base: Url,
         lwa: Arc<LwaClient>,
         tenant: &TenantConfig,
-        retry: RetryPolicy,
+        limits: ClientLimits,
     ) -> Self {
         SpApiClient {
             http,
             base,
             tenant: tenant.id.clone(),
             tokens: AccessTokenCache::new(lwa, tenant.id.clone(), tenant.refresh_token.clone()),
-            pacer: Pacer::new(),
-            retry,
+            pacer: Arc::new(Pacer::new()),
+            limits,
             counters: CallCounters::default(),
         }
+    }
+
+    /// The client's rate buckets, shared.
+    pub fn pacer(&self) -> Arc<Pacer> {
+        self.pacer.clone()
     }
 
     /// Seeds the rate buckets with those an earlier process saved.
@@ -180,9 +230,21 @@ impl SpApiClient {
     }
 
     pub fn usage(&self) -> Usage {
+        let map = self.counters.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut by_operation: Vec<OperationCount> = map
+            .iter()
+            .map(|(op, (calls, throttled))| OperationCount {
+                operation: op.name(),
+                calls: *calls,
+                throttled: *throttled,
+            })
+            .collect();
+        by_operation.sort_by_key(|c| c.operation);
         Usage {
-            calls: self.counters.calls.load(Ordering::Relaxed),
-            throttled: self.counters.throttled.load(Ordering::Relaxed),
+            calls: by_operation.iter().map(|c| c.calls).sum(),
+            throttled: by_operation.iter().map(|c| c.throttled).sum(),
+            by_operation,
+            waited: *self.counters.1.lock().unwrap_or_else(|p| p.into_inner()),
         }
     }
 
@@ -198,89 +260,206 @@ impl SpApiClient {
         let url = self.base.join(path).map_err(|e| {
             Error::Internal(format!("cannot build the SP-API URL for {path:?}: {e}"))
         })?;
-        let attempts = AtomicU64::new(1);
-        let result = (|| async { self.attempt(op, &url, query).await })
-            .retry(backoff(&self.retry))
-            .sleep(tokio::time::sleep)
-            .when(Error::is_retryable)
-            .notify(|e, delay| {
-                attempts.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(delay_ms = delay.as_millis() as u64, "{e}; retrying");
-            })
-            .await;
-        match result {
-            Err(Error::Api { status: 429, .. }) => Err(Error::Throttled {
-                operation: op.name(),
-                attempts: attempts.load(Ordering::Relaxed) as u32,
-            }),
-            other => other,
+        self.send(op, || self.http.get(url.clone()).query(query))
+            .await
+    }
+
+    /// Sends a request until it succeeds, fails for good, or waiting longer is not allowed.
+    ///
+    /// Every wait counts: the pacing wait before each attempt and the backoff after a failure.
+    /// Before the first failure, only the run's deadline bounds them (a paced request is not a
+    /// retried one); from the first failure on, the retry budget (`--retry-max-total-secs`) does
+    /// too. When the next attempt could not be answered within those bounds, the request gives
+    /// up: with its last error if it had failed (a tenant whose every request is throttled ends
+    /// with "throttled", not "out of time"), else with [`Error::OutOfTime`].
+    async fn send(
+        &self,
+        op: Operation,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Result<serde_json::Value> {
+        let limits = &self.limits;
+        let mut backoff = backoff(&limits.retry).build();
+        let mut first_failure: Option<Instant> = None;
+        let mut last_error: Option<Error> = None;
+        let mut attempts = 0u32;
+        let mut refreshed = false;
+        loop {
+            let end = [
+                limits.deadline,
+                first_failure.map(|t| t + limits.retry.max_total_delay),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let wait = self.pacer.wait_time(op);
+            if let Some(end) = end
+                && Instant::now() + wait + limits.request_allowance() > end
+            {
+                return Err(give_up(op, last_error, attempts));
+            }
+            self.counters.waited(wait);
+            self.pacer.acquire(op).await;
+            attempts += 1;
+            let error = match self.attempt(op, &request, end).await {
+                Ok(value) => return Ok(value),
+                Err(AttemptError::ExpiredToken(e)) if !refreshed => {
+                    // Amazon's 403 for an expired token: get a new one once, then resend.
+                    refreshed = true;
+                    tracing::info!("access token expired early; refreshing it");
+                    last_error = Some(e);
+                    continue;
+                }
+                Err(AttemptError::ExpiredToken(e) | AttemptError::Failed(e)) => e,
+            };
+            if !error.is_retryable() {
+                return Err(error);
+            }
+            let failed_at = *first_failure.get_or_insert_with(Instant::now);
+            let Some(delay) = backoff.next() else {
+                return Err(give_up(op, Some(error), attempts));
+            };
+            let end = [
+                limits.deadline,
+                Some(failed_at + limits.retry.max_total_delay),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            if end.is_some_and(|end| Instant::now() + delay + limits.request_allowance() > end) {
+                return Err(give_up(op, Some(error), attempts));
+            }
+            tracing::warn!(delay_ms = delay.as_millis() as u64, "{error}; retrying");
+            self.counters.waited(delay);
+            tokio::time::sleep(delay).await;
+            last_error = Some(error);
         }
     }
 
+    /// One request, answered by `end` at the latest.
     async fn attempt(
         &self,
         op: Operation,
-        url: &Url,
-        query: &[(&str, String)],
-    ) -> Result<serde_json::Value> {
-        let mut refreshed = false;
-        loop {
-            self.pacer.acquire(op).await;
-            let token = self.tokens.get().await?;
-            self.counters.calls.fetch_add(1, Ordering::Relaxed);
-            let response = self
-                .http
-                .get(url.clone())
-                .query(query)
-                .header("x-amz-access-token", token.expose())
-                .send()
+        request: &impl Fn() -> reqwest::RequestBuilder,
+        end: Option<Instant>,
+    ) -> Result<serde_json::Value, AttemptError> {
+        let fail = AttemptError::Failed;
+        let token = match self.limits.deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, self.tokens.get())
                 .await
-                .map_err(|e| transport(op, &e))?;
-            let status = response.status();
-            if let Some(rate) = rate_limit_header(&response) {
-                self.pacer.observe_rate_limit(op, rate);
+                .map_err(|_| {
+                    fail(Error::OutOfTime {
+                        operation: op.name(),
+                    })
+                })?,
+            None => self.tokens.get().await,
+        }
+        .map_err(fail)?;
+        let timeout = match end {
+            Some(end) => self
+                .limits
+                .request_timeout
+                .min(end.saturating_duration_since(Instant::now())),
+            None => self.limits.request_timeout,
+        };
+        // A request whose timeout the deadline shortened, and which times out, ran out of the
+        // run's time rather than failed.
+        let cut_by_deadline = timeout < self.limits.request_timeout
+            && self.limits.deadline.is_some_and(|d| Some(d) <= end);
+        self.counters.add(op, 1, 0);
+        let answer = self
+            .read(
+                op,
+                request()
+                    .header("x-amz-access-token", token.expose())
+                    .timeout(timeout),
+            )
+            .await;
+        let (status, body, request_id) = match answer {
+            Ok(answer) => answer,
+            Err(Error::Transport { .. }) if cut_by_deadline => {
+                return Err(fail(Error::OutOfTime {
+                    operation: op.name(),
+                }));
             }
-            let request_id = response
-                .headers()
-                .get("x-amzn-RequestId")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("-")
-                .to_owned();
-            let body = response.bytes().await.map_err(|e| transport(op, &e))?;
-            tracing::debug!(
-                status = status.as_u16(),
-                request_id,
-                bytes = body.len(),
-                "SP-API answered"
-            );
-
-            if status.is_success() {
-                return serde_json::from_slice(&body).map_err(|e| Error::BadResponse {
+            Err(e) => return Err(fail(e)),
+        };
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                fail(Error::BadResponse {
                     operation: op.name(),
                     detail: format!(
                         "HTTP {status} body is not complete JSON ({e}; {} bytes; request id {request_id})",
                         body.len()
                     ),
-                });
-            }
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                self.counters.throttled.fetch_add(1, Ordering::Relaxed);
-                self.pacer.throttled(op);
-            }
-            let error = api_error(op, status, &body, &request_id);
-            if status == StatusCode::FORBIDDEN && !refreshed && mentions_expired_token(&error) {
-                // Amazon's 403 for an expired token: get a new one once, then resend.
-                refreshed = true;
-                self.invalidate_token(&token).await;
-                continue;
-            }
-            return Err(error);
+                })
+            });
         }
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            self.counters.add(op, 0, 1);
+            self.pacer.throttled(op);
+        }
+        let error = api_error(op, status, &body, &request_id);
+        if status == StatusCode::FORBIDDEN && mentions_expired_token(&error) {
+            self.tokens.invalidate(&token).await;
+            return Err(AttemptError::ExpiredToken(error));
+        }
+        Err(fail(error))
     }
 
-    async fn invalidate_token(&self, token: &Secret) {
-        tracing::info!("access token expired early; refreshing it");
-        self.tokens.invalidate(token).await;
+    /// Sends the request and reads the answer, at most `max_response_bytes` of it, chunk by
+    /// chunk (an answer is never buffered beyond the cap, whatever its Content-Length says).
+    async fn read(
+        &self,
+        op: Operation,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(StatusCode, Vec<u8>, String)> {
+        let mut response = request.send().await.map_err(|e| transport(op, &e))?;
+        let status = response.status();
+        if let Some(rate) = rate_limit_header(&response) {
+            self.pacer.observe_rate_limit(op, rate);
+        }
+        let request_id = response
+            .headers()
+            .get("x-amzn-RequestId")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+        let cap = self.limits.max_response_bytes;
+        let too_large = || Error::ResponseTooLarge {
+            operation: op.name(),
+            limit_mib: cap.div_ceil(1024 * 1024),
+        };
+        if response.content_length().is_some_and(|n| n > cap) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport(op, &e))? {
+            if body.len() as u64 + chunk.len() as u64 > cap {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        tracing::debug!(
+            status = status.as_u16(),
+            request_id,
+            bytes = body.len(),
+            "SP-API answered"
+        );
+        Ok((status, body, request_id))
+    }
+}
+
+/// The error a request that may not wait any longer ends with.
+fn give_up(op: Operation, last_error: Option<Error>, attempts: u32) -> Error {
+    match last_error {
+        None => Error::OutOfTime {
+            operation: op.name(),
+        },
+        Some(Error::Api { status: 429, .. }) => Error::Throttled {
+            operation: op.name(),
+            attempts,
+        },
+        Some(e) => e,
     }
 }
 

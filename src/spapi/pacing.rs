@@ -117,6 +117,20 @@ impl Pacer {
         f(bucket, now)
     }
 
+    /// How long a request of `op` would wait if it were sent now (nothing is reserved).
+    pub fn wait_time(&self, op: Operation) -> Duration {
+        self.with_bucket(op, |b, now| {
+            let tokens = b.tokens(now);
+            if tokens >= 1.0 {
+                Duration::ZERO
+            } else {
+                Duration::try_from_secs_f64((1.0 - tokens) / b.rate)
+                    .unwrap_or(MAX_WAIT)
+                    .min(MAX_WAIT)
+            }
+        })
+    }
+
     /// Waits until a request of `op` may be sent.
     pub async fn acquire(&self, op: Operation) {
         let wait = self.with_bucket(op, |b, now| b.reserve(now));

@@ -3,7 +3,7 @@
 //! operation name; what the numbers mean is the Amazon client's business.
 
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{Connection, FromRow, Postgres, Transaction};
 use tracing::instrument;
 
 use super::PgStore;
@@ -22,11 +22,12 @@ struct BucketRow {
 impl PgStore {
     #[instrument(skip_all, fields(tenant = %tenant))]
     pub async fn load_buckets(&self, tenant: &TenantId) -> Result<Vec<BucketState>> {
+        let mut c = self.conn().await?;
         let rows: Vec<BucketRow> = sqlx::query_as(
             "SELECT operation, rate, burst, tokens, saved_at FROM api_rate_buckets WHERE tenant_id = $1",
         )
         .bind(tenant.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *c)
         .await?;
         Ok(rows
             .into_iter()
@@ -42,24 +43,38 @@ impl PgStore {
 
     #[instrument(skip_all, fields(tenant = %tenant))]
     pub async fn save_buckets(&self, tenant: &TenantId, buckets: &[BucketState]) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        for b in buckets {
-            sqlx::query(
-                "INSERT INTO api_rate_buckets (tenant_id, operation, rate, burst, tokens, saved_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (tenant_id, operation) DO UPDATE SET rate = EXCLUDED.rate,
-                        burst = EXCLUDED.burst, tokens = EXCLUDED.tokens, saved_at = EXCLUDED.saved_at",
-            )
-            .bind(tenant.as_str())
-            .bind(&b.operation)
-            .bind(b.rate)
-            .bind(b.burst)
-            .bind(b.tokens)
-            .bind(b.saved_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        self.check_fence(&mut tx).await?;
+        save_buckets(&mut tx, tenant, buckets).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Upserts the buckets, in the caller's transaction.
+pub(super) async fn save_buckets(
+    tx: &mut Transaction<'_, Postgres>,
+    tenant: &TenantId,
+    buckets: &[BucketState],
+) -> Result<()> {
+    if buckets.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO api_rate_buckets (tenant_id, operation, rate, burst, tokens, saved_at)
+         SELECT $1, u.* FROM UNNEST($2::text[], $3::float8[], $4::float8[], $5::float8[], $6::timestamptz[])
+             AS u(operation, rate, burst, tokens, saved_at)
+         ON CONFLICT (tenant_id, operation) DO UPDATE SET rate = EXCLUDED.rate,
+                burst = EXCLUDED.burst, tokens = EXCLUDED.tokens, saved_at = EXCLUDED.saved_at",
+    )
+    .bind(tenant.as_str())
+    .bind(buckets.iter().map(|b| b.operation.as_str()).collect::<Vec<_>>())
+    .bind(buckets.iter().map(|b| b.rate).collect::<Vec<_>>())
+    .bind(buckets.iter().map(|b| b.burst).collect::<Vec<_>>())
+    .bind(buckets.iter().map(|b| b.tokens).collect::<Vec<_>>())
+    .bind(buckets.iter().map(|b| b.saved_at).collect::<Vec<_>>())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

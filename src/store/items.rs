@@ -2,12 +2,13 @@
 //! `items_attempted_at`): replacing an order's items as a whole, marking them pending, and
 //! choosing which orders' items to fetch next.
 
+use sqlx::Connection;
 use sqlx::{Postgres, Transaction};
 use tracing::instrument;
 
 use super::PgStore;
 use crate::error::{Error, Result};
-use crate::model::{ItemRecord, ItemsUpdate, MARKETPLACE, OrdersApi, TenantId};
+use crate::model::{ItemRecord, ItemsUpdate, MARKETPLACE, OrdersApi, RunTally, TenantId};
 
 impl PgStore {
     /// Orders whose items are missing or stale: never tried first, then the longest waiting,
@@ -18,6 +19,7 @@ impl PgStore {
         tenant: &TenantId,
         limit: i64,
     ) -> Result<Vec<String>> {
+        let mut c = self.conn().await?;
         Ok(sqlx::query_scalar(
             "SELECT external_order_id FROM orders
               WHERE tenant_id = $1 AND marketplace = $2 AND items_stale
@@ -27,23 +29,25 @@ impl PgStore {
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *c)
         .await?)
     }
 
     #[instrument(skip_all, fields(tenant = %tenant))]
     pub async fn count_awaiting_items(&self, tenant: &TenantId) -> Result<i64> {
+        let mut c = self.conn().await?;
         Ok(sqlx::query_scalar(
             "SELECT count(*) FROM orders WHERE tenant_id = $1 AND marketplace = $2 AND items_stale",
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *c)
         .await?)
     }
 
     /// Stores (or marks as still pending) the items of an order that is already stored, as
-    /// `api` returned them.
+    /// `api` returned them, with the run's numbers (`tally`, counting these items) when a pass
+    /// commits them.
     #[instrument(skip_all, fields(tenant = %tenant, order_id))]
     pub async fn write_items(
         &self,
@@ -51,9 +55,15 @@ impl PgStore {
         api: OrdersApi,
         order_id: &str,
         items: &ItemsUpdate,
+        tally: Option<&dyn Fn(u64) -> RunTally>,
     ) -> Result<u64> {
-        let mut tx = self.pool.begin().await?;
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        self.check_fence(&mut tx).await?;
         let n = apply_items(&mut tx, tenant, api, &[(order_id, items)]).await?;
+        if let Some(tally) = tally {
+            super::runs::record_tally(&mut tx, tenant, &tally(n)).await?;
+        }
         tx.commit().await?;
         Ok(n)
     }

@@ -5,16 +5,18 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use sqlx::Connection;
 use sqlx::{FromRow, Postgres, Transaction};
 use tracing::instrument;
 
 use super::PgStore;
 use super::bulk::{DeltaRow, merge_orders_and_items};
+use super::runs::record_tally;
 use crate::error::Result;
 use crate::model::decide::winning_copies;
 use crate::model::{
-    MARKETPLACE, OrderStatus, OrderWrite, OrdersApi, PageProgress, RejectedOrder, StoredOrder,
-    TenantId, WriteCounts,
+    MARKETPLACE, OrderStatus, OrderWrite, OrdersApi, PageProgress, RejectedOrder, RunTally,
+    StoredOrder, TenantId, WriteCounts,
 };
 
 #[derive(FromRow)]
@@ -35,6 +37,7 @@ impl PgStore {
         tenant: &TenantId,
         ids: &[String],
     ) -> Result<HashMap<String, StoredOrder>> {
+        let mut c = self.conn().await?;
         let rows: Vec<StoredOrderRow> = sqlx::query_as(
             "SELECT external_order_id, last_update_date, status, raw, items_stale
                FROM orders WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
@@ -42,7 +45,7 @@ impl PgStore {
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
         .bind(ids)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *c)
         .await?;
         Ok(rows
             .into_iter()
@@ -60,8 +63,10 @@ impl PgStore {
             .collect())
     }
 
-    /// Writes one page and its progress marker in one transaction. `readable` lists every order
-    /// of the page that could be read, written or not.
+    /// Writes one page and its progress marker in one transaction, with the run's numbers
+    /// (`tally`, counting this page) when a pass commits it. `readable` lists every order of
+    /// the page that could be read, written or not. A pass that lost its lock commits nothing.
+    #[allow(clippy::too_many_arguments)] // one page's parts, each a different thing
     #[instrument(skip_all, fields(tenant = %tenant, orders = writes.len()))]
     pub async fn write_page(
         &self,
@@ -71,8 +76,11 @@ impl PgStore {
         writes: &[OrderWrite],
         rejected: &[RejectedOrder],
         progress: &PageProgress,
+        tally: Option<&dyn Fn(WriteCounts) -> RunTally>,
     ) -> Result<WriteCounts> {
-        let mut tx = self.pool.begin().await?;
+        let mut c = self.conn().await?;
+        let mut tx = c.begin().await?;
+        self.check_fence(&mut tx).await?;
         let mut counts = WriteCounts::default();
         // A readable copy of an order supersedes a quarantined one, written or not.
         sqlx::query(
@@ -104,6 +112,9 @@ impl PgStore {
             counts.quarantined += 1;
         }
         record_progress(&mut tx, tenant, api, progress).await?;
+        if let Some(tally) = tally {
+            record_tally(&mut tx, tenant, &tally(counts)).await?;
+        }
         tx.commit().await?;
         Ok(counts)
     }

@@ -1,5 +1,6 @@
-//! What `status` reads: a tenant's sync state, its row counts and its latest run, typed. How it
-//! is shown (the backend's JSON shape, a summary for a person) is the command's business.
+//! What `status` and `check` read: a tenant's sync state, its row counts and its latest run,
+//! typed; and which tenants have a sync state at all. How it is shown (the backend's JSON shape,
+//! a table for a person) and what is healthy are the commands' business.
 
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
@@ -17,6 +18,20 @@ pub struct StatusState {
     pub last_success_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
+    /// The first failure after the last success (`last_error_at` moves on every failure).
+    pub error_since: Option<DateTime<Utc>>,
+    /// What the last pass estimated was left: orders, and seconds at Amazon's rates. `None`
+    /// when no pass estimated it.
+    pub backlog_orders: Option<i32>,
+    pub catch_up_secs: Option<i32>,
+}
+
+/// A `marketplace_sync_state` row with its tenant.
+#[derive(FromRow)]
+struct TenantStateRow {
+    tenant_id: String,
+    #[sqlx(flatten)]
+    state: StatusState,
 }
 
 #[derive(Debug, Clone, FromRow)]
@@ -60,13 +75,15 @@ pub struct TenantStatus {
 impl PgStore {
     #[instrument(skip_all, fields(tenant = %tenant))]
     pub async fn status(&self, tenant: &TenantId) -> Result<TenantStatus> {
+        let mut c = self.conn().await?;
         let state: Option<StatusState> = sqlx::query_as(
-            "SELECT cursor, last_polled_at, last_success_at, last_error, last_error_at
+            "SELECT cursor, last_polled_at, last_success_at, last_error, last_error_at, error_since,
+                    backlog_orders, catch_up_secs
                FROM marketplace_sync_state WHERE tenant_id = $1 AND type = $2",
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *c)
         .await?;
         let counts: StatusCounts = sqlx::query_as(
             "SELECT (SELECT count(*) FROM orders WHERE tenant_id = $1 AND marketplace = $2) AS orders,
@@ -78,7 +95,7 @@ impl PgStore {
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *c)
         .await?;
         let last_run: Option<RunRow> = sqlx::query_as(
             "SELECT command, orders_api, started_at, finished_at, outcome, orders_upserted,
@@ -86,7 +103,7 @@ impl PgStore {
                FROM sync_runs WHERE tenant_id = $1 ORDER BY started_at DESC, id DESC LIMIT 1",
         )
         .bind(tenant.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *c)
         .await?;
         Ok(TenantStatus {
             tenant: tenant.clone(),
@@ -94,5 +111,25 @@ impl PgStore {
             counts,
             last_run,
         })
+    }
+
+    /// Every tenant that has a sync state (it was synced, or a pass of it was at least tried),
+    /// with that state, sorted by tenant. One query, no counts: cheap enough for a probe.
+    #[instrument(skip_all)]
+    pub async fn sync_states(&self) -> Result<Vec<(TenantId, StatusState)>> {
+        let rows: Vec<TenantStateRow> = sqlx::query_as(
+            "SELECT tenant_id, cursor, last_polled_at, last_success_at, last_error, last_error_at,
+                    error_since, backlog_orders, catch_up_secs
+               FROM marketplace_sync_state WHERE type = $1 ORDER BY tenant_id",
+        )
+        .bind(MARKETPLACE)
+        .fetch_all(&self.pool)
+        .await?;
+        // Ids were valid when they were written (they name files); one that is not any more
+        // (written by hand) cannot be selected with --tenant either, so it is left out.
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| Some((TenantId::parse(&r.tenant_id).ok()?, r.state)))
+            .collect())
     }
 }

@@ -2,25 +2,35 @@
 //! benchmark all build sources here, so the chain HTTP client -> Login with Amazon -> SP-API
 //! client -> versioned source exists once.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
 
 use super::{TenantSource, VersionedSource, v0::V0Source, v2026::V2026Source};
 use crate::config::{SyncConfig, TenantConfig};
 use crate::error::Result;
-use crate::model::OrdersApi;
+use crate::model::{BucketState, OrdersApi, TenantId};
 use crate::spapi::auth::LwaClient;
-use crate::spapi::{SpApiClient, http_client};
+use crate::spapi::pacing::Pacer;
+use crate::spapi::{ClientLimits, SpApiClient, http_client};
 
-/// What the tenants of one run share: one HTTP client (one connection pool) and one Login with
-/// Amazon client for the application.
+/// What the tenants of one run share: one HTTP client (one connection pool), one Login with
+/// Amazon client for the application, and the run's deadline.
 pub struct Connector {
     config: SyncConfig,
     http: reqwest::Client,
     lwa: Arc<LwaClient>,
+    deadline: Option<Instant>,
+    /// Every source's rate buckets, so that a process told to stop can save them all, even
+    /// those of passes it had to drop. A std mutex: pushed to and copied, never held across an
+    /// await.
+    pacers: Mutex<Vec<(TenantId, Arc<Pacer>)>>,
 }
 
 impl Connector {
-    pub fn new(config: &SyncConfig) -> Result<Self> {
+    /// With `deadline`, no request of any source is started that could not be answered before
+    /// it, and no wait goes past it.
+    pub fn new(config: &SyncConfig, deadline: Option<Instant>) -> Result<Self> {
         let http = http_client(config.settings.request_timeout)?;
         let lwa = Arc::new(LwaClient::new(
             http.clone(),
@@ -32,7 +42,28 @@ impl Connector {
             config: config.clone(),
             http,
             lwa,
+            deadline,
+            pacers: Mutex::default(),
         })
+    }
+
+    /// The HTTP client the sources share (also fit for pushing metrics).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// The rate buckets of every source built so far, per tenant.
+    pub fn bucket_states(&self) -> Vec<(TenantId, Vec<BucketState>)> {
+        let pacers = self.pacers.lock().unwrap_or_else(|p| p.into_inner());
+        pacers
+            .iter()
+            .map(|(tenant, pacer)| (tenant.clone(), pacer.snapshot()))
+            .filter(|(_, buckets)| !buckets.is_empty())
+            .collect()
     }
 
     pub fn config(&self) -> &SyncConfig {
@@ -47,8 +78,17 @@ impl Connector {
             self.config.endpoints.spapi_base(tenant.region),
             self.lwa.clone(),
             tenant,
-            settings.retry,
+            ClientLimits {
+                retry: settings.retry,
+                request_timeout: settings.request_timeout,
+                max_response_bytes: settings.max_response_bytes,
+                deadline: self.deadline,
+            },
         );
+        self.pacers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((tenant.id.clone(), client.pacer()));
         let marketplaces = tenant.marketplace_ids.clone();
         let orders = match tenant.orders_api {
             OrdersApi::V0 => {
@@ -65,6 +105,7 @@ impl Connector {
             tenant: tenant.clone(),
             settings: settings.clone(),
             orders,
+            progress: Default::default(),
         }
     }
 }

@@ -23,13 +23,22 @@ use std::future::Future;
 use crate::config::{SyncSettings, TenantConfig};
 use crate::error::Result;
 use crate::model::{BucketState, ItemRecord, OrdersApi, OrdersPage, SyncWindow};
-use crate::spapi::Usage;
+use crate::spapi::{Operation, Usage};
 pub use connector::Connector;
 pub use engine::run_pass;
 
 /// Where orders come from: one implementation per Orders API version.
 pub trait OrdersSource: Send + Sync {
     fn api(&self) -> OrdersApi;
+
+    /// The operation that lists a window's orders (`getOrders`, `searchOrders`).
+    fn orders_operation(&self) -> Operation;
+
+    /// The operation that fetches one order's items (`getOrderItems`, `getOrder`).
+    fn items_operation(&self) -> Operation;
+
+    /// Whether pages carry their orders' items.
+    fn items_inline(&self) -> bool;
 
     /// How long a page token may be kept to resume an interrupted window.
     fn page_token_ttl(&self) -> chrono::Duration;
@@ -66,6 +75,8 @@ pub struct TenantSource {
     pub tenant: TenantConfig,
     pub settings: SyncSettings,
     pub orders: VersionedSource,
+    /// The pass's progress, for a display.
+    pub progress: std::sync::Arc<crate::model::PassProgress>,
 }
 
 /// Dispatches to the selected version.
@@ -81,6 +92,18 @@ macro_rules! each_version {
 impl OrdersSource for TenantSource {
     fn api(&self) -> OrdersApi {
         each_version!(self, s => s.api())
+    }
+
+    fn orders_operation(&self) -> Operation {
+        each_version!(self, s => s.orders_operation())
+    }
+
+    fn items_operation(&self) -> Operation {
+        each_version!(self, s => s.items_operation())
+    }
+
+    fn items_inline(&self) -> bool {
+        each_version!(self, s => s.items_inline())
     }
 
     fn page_token_ttl(&self) -> chrono::Duration {

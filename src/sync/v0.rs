@@ -102,6 +102,18 @@ impl OrdersSource for V0Source {
         OrdersApi::V0
     }
 
+    fn orders_operation(&self) -> Operation {
+        Operation::GetOrdersV0
+    }
+
+    fn items_operation(&self) -> Operation {
+        Operation::GetOrderItemsV0
+    }
+
+    fn items_inline(&self) -> bool {
+        false
+    }
+
     fn page_token_ttl(&self) -> chrono::Duration {
         // Amazon documents no lifetime for v0 NextTokens; an hour is a guess on the safe side.
         chrono::Duration::hours(1)
@@ -156,6 +168,10 @@ impl OrdersSource for V0Source {
         let path = wire::get_order_items_path(order_id);
         let mut items = Vec::new();
         let mut token: Option<String> = None;
+        // As for a window's pages (engine.rs): a NextToken that comes back again would page
+        // forever through the same items.
+        let mut seen = std::collections::HashSet::new();
+        let mut pages = 0u32;
         loop {
             let query: Vec<(&str, String)> =
                 token.iter().map(|t| ("NextToken", t.clone())).collect();
@@ -174,7 +190,16 @@ impl OrdersSource for V0Source {
             for raw in list.payload.order_items {
                 items.push(item_record(order_id, without_nul(raw))?);
             }
+            pages += 1;
             match list.payload.next_token.filter(|t| !t.is_empty()) {
+                Some(next) if !seen.insert(next.clone()) => {
+                    return Err(Error::EndlessPages {
+                        operation: op.name(),
+                        detail: format!(
+                            "page {pages} of the items of order {order_id} returned a page token already used"
+                        ),
+                    });
+                }
                 Some(next) => token = Some(next),
                 None => {
                     check_unique_items(op, order_id, &items)?;

@@ -218,6 +218,18 @@ impl OrdersSource for V2026Source {
         OrdersApi::V2026
     }
 
+    fn orders_operation(&self) -> Operation {
+        Operation::SearchOrders
+    }
+
+    fn items_operation(&self) -> Operation {
+        Operation::GetOrder
+    }
+
+    fn items_inline(&self) -> bool {
+        true
+    }
+
     fn page_token_ttl(&self) -> chrono::Duration {
         // Amazon: "The token will expire after 24 hours"; keep an hour of margin.
         chrono::Duration::hours(23)

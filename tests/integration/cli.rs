@@ -16,7 +16,7 @@ const CLIENT_SECRET: &str = "sim-client-secret";
 const DB_PASSWORD: &str = "db-pass-SECRET-5f2c";
 
 /// A `postgres://` URL for the test's own database, with a password (trust auth ignores it).
-fn database_url(pool: &PgPool) -> String {
+pub(crate) fn database_url(pool: &PgPool) -> String {
     let o = pool.connect_options();
     format!(
         "postgres://{}:{DB_PASSWORD}@{}:{}/{}",
@@ -27,7 +27,7 @@ fn database_url(pool: &PgPool) -> String {
     )
 }
 
-fn write_tenant(dir: &Path, sim: &SimHandle, id: &str, api: &str) {
+pub(crate) fn write_tenant(dir: &Path, sim: &SimHandle, id: &str, api: &str) {
     sim.grant(&refresh_token(id), SELLER);
     let body = serde_json::json!({
         "refreshToken": refresh_token(id),
@@ -39,7 +39,11 @@ fn write_tenant(dir: &Path, sim: &SimHandle, id: &str, api: &str) {
 }
 
 /// The binary with a clean environment pointing at the simulator and the test database.
-fn keybuzz_process(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> std::process::Command {
+pub(crate) fn keybuzz_process(
+    sim: &SimHandle,
+    pool: &PgPool,
+    tenants: &Path,
+) -> std::process::Command {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_keybuzz-sync"));
     cmd.env_clear()
         .env("DATABASE_URL", database_url(pool))
@@ -53,19 +57,19 @@ fn keybuzz_process(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> std::proce
     cmd
 }
 
-fn keybuzz(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> Command {
+pub(crate) fn keybuzz(sim: &SimHandle, pool: &PgPool, tenants: &Path) -> Command {
     Command::from_std(keybuzz_process(sim, pool, tenants))
 }
 
 /// Runs off the async runtime, which keeps serving the simulator meanwhile.
-async fn run(mut cmd: Command, args: &[&str]) -> Output {
+pub(crate) async fn run(mut cmd: Command, args: &[&str]) -> Output {
     cmd.args(args);
     tokio::task::spawn_blocking(move || cmd.output().unwrap())
         .await
         .unwrap()
 }
 
-fn text(out: &Output) -> String {
+pub(crate) fn text(out: &Output) -> String {
     format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -73,7 +77,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn assert_no_secret(out: &Output) {
+pub(crate) fn assert_no_secret(out: &Output) {
     let all = text(out);
     for secret in [CLIENT_SECRET, DB_PASSWORD, "refresh-", "Atza|"] {
         assert!(!all.contains(secret), "{secret:?} printed in:\n{all}");
@@ -103,13 +107,23 @@ async fn delta_syncs_tenants_independently_and_status_keeps_the_backend_shape(po
         &["delta", "--all-tenants"],
     )
     .await;
+    // A fleet run: one tenant needing re-authorization is that tenant's health (its lastError,
+    // metrics, `check`), not a failed Job.
     assert_eq!(
         out.status.code(),
-        Some(1),
-        "one tenant failed:\n{}",
+        Some(0),
+        "one tenant failed, the fleet run did not:\n{}",
         text(&out)
     );
     assert!(text(&out).contains("must re-authorize"), "{}", text(&out));
+    // Named explicitly, its failure is the command's.
+    let named = run(
+        keybuzz(&sim, &pool, dir.path()),
+        &["delta", "--tenant", "revoked"],
+    )
+    .await;
+    assert_eq!(named.status.code(), Some(1), "{}", text(&named));
+    assert_no_secret(&named);
     assert_no_secret(&out);
     assert_eq!(
         order_count(&pool, "good").await,
@@ -255,6 +269,13 @@ async fn configuration_errors_exit_3_and_name_the_problem(pool: PgPool) {
     .await;
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out).contains("missing.json"), "{}", text(&out));
+    // A mistyped id is no tenant: nothing is recorded under it.
+    for sql in [
+        "SELECT count(*) FROM sync_runs WHERE tenant_id = $1",
+        "SELECT count(*) FROM marketplace_sync_state WHERE tenant_id = $1",
+    ] {
+        assert_eq!(count(&pool, sql, "missing").await, 0, "{sql}");
+    }
 
     let mut cmd = keybuzz(&sim, &pool, dir.path());
     cmd.env_remove("LWA_CLIENT_ID");
@@ -262,7 +283,8 @@ async fn configuration_errors_exit_3_and_name_the_problem(pool: PgPool) {
     assert_eq!(out.status.code(), Some(3));
     assert!(text(&out).contains("LWA_CLIENT_ID"));
 
-    // With --all-tenants a broken file fails alone: the others are synced, the exit code says 3.
+    // With --all-tenants a broken file fails alone: the others are synced, the broken tenant's
+    // state says why, and the fleet run itself succeeded.
     write_tenant(dir.path(), &sim, "fine", "2026-01-01");
     std::fs::write(dir.path().join("not.a.tenant.json"), "{}").unwrap();
     let out = run(
@@ -270,7 +292,7 @@ async fn configuration_errors_exit_3_and_name_the_problem(pool: PgPool) {
         &["delta", "--all-tenants"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("broken.json") && text(&out).contains("not.a.tenant.json"));
     let synced = count(
         &pool,

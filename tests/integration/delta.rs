@@ -196,6 +196,7 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
             &[write(order("2026-11-02T10:00:00Z", "Shipped"))],
             &[],
             &done,
+            None,
         )
         .await
         .unwrap();
@@ -208,6 +209,7 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
             &[write(order("2026-11-01T12:00:00Z", "Unshipped"))],
             &[],
             &done,
+            None,
         )
         .await
         .unwrap();
@@ -232,6 +234,7 @@ async fn an_older_copy_never_overwrites_a_newer_order(pool: PgPool) {
             ],
             &[],
             &done,
+            None,
         )
         .await
         .unwrap();

@@ -4,5 +4,7 @@
 mod cli;
 mod delta;
 mod fixtures;
+mod ops;
+mod reliability;
 mod util;
 mod v2026;

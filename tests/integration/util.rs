@@ -84,7 +84,7 @@ pub fn config(sim: &SimHandle, settings: &SyncSettings) -> SyncConfig {
 
 /// A tenant's source, with its own HTTP client, as `commands::sync` builds it.
 pub fn source(sim: &SimHandle, tenant: &TenantConfig, settings: &SyncSettings) -> TenantSource {
-    Connector::new(&config(sim, settings))
+    Connector::new(&config(sim, settings), None)
         .unwrap()
         .source(tenant)
 }

@@ -254,6 +254,7 @@ async fn an_interrupted_window_resumes_from_its_page_token(pool: PgPool) {
                 window,
                 token: token.clone(),
             },
+            None,
         )
         .await
         .unwrap();
