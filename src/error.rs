@@ -115,6 +115,12 @@ pub enum Error {
     #[error("pushing metrics to the Pushgateway failed: {0}")]
     MetricsPush(String),
 
+    /// A report document could not be downloaded or read to its end: the download was refused
+    /// or broke off, it passed a size cap, or it is not the GZIP XML promised. What was imported
+    /// before stays; the next pass resumes after it.
+    #[error("report document {document}: {detail}")]
+    ReportDocument { document: String, detail: String },
+
     /// Postgres failed or returned something unexpected.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

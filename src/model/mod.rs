@@ -15,10 +15,12 @@
 //! - [`decide`]: the pure decisions of the engine (which copy of an order wins, which orders of a
 //!   page need their items), with their unit tests.
 //! - [`run`]: the recorded side of a pass: run outcomes, sync state, saved rate buckets.
+//! - [`report`]: imports through the Reports API: report orders as rows, and report jobs.
 
 pub mod decide;
 pub mod order;
 pub mod pass;
+pub mod report;
 pub mod run;
 pub mod secret;
 pub mod tenant;
@@ -27,6 +29,10 @@ pub mod write;
 
 pub use order::{FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, RejectedOrder};
 pub use pass::{Backlog, PassKind, PassProgress, PassReport, ProgressSnapshot, WriteCounts};
+pub use report::{
+    ImportCounts, JobPurpose, JobStatus, ReportEntry, ReportItem, ReportJob, ReportOrder,
+    ReportType, StagedItem, report_source,
+};
 pub use run::{
     BucketState, CounterDeltas, OperationCount, ResumePoint, RunOutcome, RunTally, StoredOrder,
     SyncState,

@@ -7,7 +7,9 @@
 //! and never put a token into a message.
 
 pub mod auth;
+pub mod document;
 pub mod pacing;
+pub mod reports;
 pub mod v0;
 pub mod v2026;
 
@@ -44,14 +46,23 @@ pub enum Operation {
     SearchOrders,
     /// v2026-01-01 `GET /orders/2026-01-01/orders/{orderId}`.
     GetOrder,
+    /// Reports 2021-06-30 `POST /reports/2021-06-30/reports`.
+    CreateReport,
+    /// Reports 2021-06-30 `GET /reports/2021-06-30/reports/{reportId}`.
+    GetReport,
+    /// Reports 2021-06-30 `GET /reports/2021-06-30/documents/{reportDocumentId}`.
+    GetReportDocument,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 4] = [
+    pub const ALL: [Operation; 7] = [
         Operation::GetOrdersV0,
         Operation::GetOrderItemsV0,
         Operation::SearchOrders,
         Operation::GetOrder,
+        Operation::CreateReport,
+        Operation::GetReport,
+        Operation::GetReportDocument,
     ];
 
     /// Amazon's operation name (v2026 `getOrder`; v0's getOrder is not used).
@@ -61,6 +72,9 @@ impl Operation {
             Operation::GetOrderItemsV0 => "getOrderItems",
             Operation::SearchOrders => "searchOrders",
             Operation::GetOrder => "getOrder",
+            Operation::CreateReport => "createReport",
+            Operation::GetReport => "getReport",
+            Operation::GetReportDocument => "getReportDocument",
         }
     }
 
@@ -68,13 +82,17 @@ impl Operation {
         Self::ALL.into_iter().find(|op| op.name() == name)
     }
 
-    /// Requests per second in Amazon's default usage plan (the models' text).
+    /// Requests per second in Amazon's default usage plan (the models' text; the Reports
+    /// operations from `reports_2021-06-30.json`).
     pub fn documented_rate(self) -> f64 {
         match self {
             Operation::GetOrdersV0 => 0.0167,
             Operation::GetOrderItemsV0 => 0.5,
             Operation::SearchOrders => 0.0056,
             Operation::GetOrder => 0.5,
+            Operation::CreateReport => 0.0167,
+            Operation::GetReport => 2.0,
+            Operation::GetReportDocument => 0.0167,
         }
     }
 
@@ -82,6 +100,7 @@ impl Operation {
         match self {
             Operation::GetOrdersV0 | Operation::SearchOrders => 20.0,
             Operation::GetOrderItemsV0 | Operation::GetOrder => 30.0,
+            Operation::CreateReport | Operation::GetReport | Operation::GetReportDocument => 15.0,
         }
     }
 }
@@ -262,6 +281,34 @@ impl SpApiClient {
         })?;
         self.send(op, || self.http.get(url.clone()).query(query))
             .await
+    }
+
+    /// POSTs `body` as JSON to `path` (createReport), with the same pacing, retries and error
+    /// reading as [`SpApiClient::get_json`].
+    #[tracing::instrument(skip_all, fields(tenant = %self.tenant, operation = op.name()))]
+    pub async fn post_json(
+        &self,
+        op: Operation,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        let url = self.base.join(path).map_err(|e| {
+            Error::Internal(format!("cannot build the SP-API URL for {path:?}: {e}"))
+        })?;
+        self.send(op, || self.http.post(url.clone()).json(body))
+            .await
+    }
+
+    /// Whether a request of `op` could be sent now without waiting for the rate bucket: a pass
+    /// that must never wait on a slow operation (createReport refills one token a minute)
+    /// leaves the rest for the next pass instead.
+    pub fn can_send_now(&self, op: Operation) -> bool {
+        self.pacer.wait_time(op).is_zero()
+    }
+
+    /// When the run's time budget ends, if it has one.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.limits.deadline
     }
 
     /// Sends a request until it succeeds, fails for good, or waiting longer is not allowed.

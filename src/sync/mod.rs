@@ -15,6 +15,7 @@
 mod connector;
 pub mod engine;
 mod read;
+pub mod reports;
 pub mod v0;
 pub mod v2026;
 
