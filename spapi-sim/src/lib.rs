@@ -167,6 +167,11 @@ pub enum FaultKind {
     /// As `HugeBody`, but with no Content-Length (chunked transfer encoding): the client only
     /// learns the size by reading.
     HugeBodyChunked(u64),
+    /// Document downloads only (SP-API ops answer normally): the first that many bytes of the
+    /// document, with its full Content-Length, then nothing more while the connection stays
+    /// open, as a transfer that stops mid-way. A client must time out, and a test can stop the
+    /// client at a known point of an import.
+    StallAfter(u64),
 }
 
 /// A fault applying to `times` requests of `op` (`None` = any SP-API op, never LWA), after

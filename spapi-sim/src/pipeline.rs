@@ -220,7 +220,7 @@ pub(crate) async fn serve_op(
     let mut truncate = false;
     let mut repeat_token = false;
     match fault {
-        None => {}
+        None | Some(FaultKind::StallAfter(_)) => {}
         Some(FaultKind::Status(status)) => {
             let (code, message) = fault_status_code(status);
             return finish_reply(Reply::json(status, &error_body(code, message, ""), None));

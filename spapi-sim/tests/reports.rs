@@ -598,3 +598,43 @@ async fn reports_see_orders_as_indexed_when_generated_and_can_say_shipping() {
         .to_string();
     assert_eq!(texts(&xml, "LastUpdatedDate"), [expected.as_str()]);
 }
+
+#[tokio::test]
+async fn a_stalled_download_sends_its_first_bytes_then_nothing() {
+    let sim = report_sim(Duration::from_millis(1)).await;
+    let now0 = whole(Utc::now() - TimeDelta::hours(1));
+    sim.seed_orders(SELLER, 40, 9, now0, TimeDelta::days(2));
+    let token = access_token(&sim, REFRESH).await;
+    let id = create(
+        &sim,
+        &token,
+        &spec(BY_UPDATE, now0 - TimeDelta::days(3), now0),
+    )
+    .await;
+    let done = until_terminal(&sim, &token, &id).await;
+    let document = done["reportDocumentId"].as_str().unwrap().to_string();
+    let url = document_url(&sim, &token, &document, &[]).await;
+    sim.push_fault(Fault {
+        op: Some(SimOp::DownloadDocument),
+        kind: FaultKind::StallAfter(100),
+        times: 1,
+        skip: 0,
+    });
+    let mut response = download(&url).await;
+    assert_eq!(response.status(), 200);
+    let full = response.content_length().unwrap();
+    assert!(full > 100);
+    let mut received = Vec::new();
+    loop {
+        match tokio::time::timeout(Duration::from_millis(300), response.chunk()).await {
+            Ok(Ok(Some(chunk))) => received.extend_from_slice(&chunk),
+            Ok(other) => panic!("the body ended: {other:?}"),
+            Err(_) => break,
+        }
+    }
+    assert_eq!(received.len(), 100, "the first 100 bytes, then silence");
+    // The fault is used up: the next download is whole.
+    let whole_body = download(&url).await.bytes().await.unwrap();
+    assert_eq!(whole_body.len() as u64, full);
+    assert_eq!(&whole_body[..100], &received[..]);
+}

@@ -14,12 +14,13 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use futures_util::StreamExt;
 
 use super::document::Document;
 use super::xml::escape;
@@ -224,6 +225,17 @@ pub(crate) async fn download(
         Some(FaultKind::HugeBodyChunked(total)) => {
             let response = huge_response(op, total, false, "application/octet-stream", &request_id);
             return finish(200, response);
+        }
+        Some(FaultKind::StallAfter(sent)) => {
+            let head = Bytes::from(grant.document.prefix(sent.min(length)));
+            let stalled = futures_util::stream::once(async {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                Ok::<_, Infallible>(Bytes::new())
+            });
+            let body = Body::from_stream(
+                futures_util::stream::iter([Ok::<_, Infallible>(head)]).chain(stalled),
+            );
+            return finish(200, document_response(&request_id, &grant, body, length));
         }
     }
     let slices = grant.document.slices();
