@@ -51,6 +51,7 @@ async fn fetch_orders(count: usize) -> Vec<(OrderRecord, Vec<ItemRecord>)> {
         marketplace_ids: vec![spapi_sim::SEED_MARKETPLACE.to_owned()],
         orders_api: OrdersApi::V2026,
         include_pii: false,
+        initial_import: Default::default(),
     };
     let config = SyncConfig {
         tenants_dir: std::env::temp_dir(),

@@ -103,6 +103,7 @@ async fn main() {
             marketplace_ids: vec![spapi_sim::SEED_MARKETPLACE.to_owned()],
             orders_api: api,
             include_pii: false,
+            initial_import: Default::default(),
         };
         let started = Instant::now();
         let first = pass(&sim, &store, &tenant, &settings).await;

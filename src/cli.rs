@@ -69,9 +69,28 @@ pub struct BackfillArgs {
     /// Start of the range (RFC 3339, e.g. 2026-10-01T00:00:00Z)
     #[arg(long)]
     pub since: chrono::DateTime<chrono::Utc>,
-    /// End of the range [default and latest: now minus 2 minutes]
+    /// End of the range [default and latest: now minus 2 minutes; with --via reports, now
+    /// minus an hour]
     #[arg(long)]
     pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Read the range through the Orders API, or through Amazon's order reports (30-day
+    /// windows, up to two years back; requested now, imported by this and later passes)
+    #[arg(long, value_enum, default_value_t = Via::OrdersApi)]
+    pub via: Via,
+    /// With --via reports: the range is of purchase dates, not of last updates
+    #[arg(long)]
+    pub by_order_date: bool,
+    /// With --via reports: stay until every report of the range is imported (polling Amazon
+    /// every 30 s), instead of leaving the rest to later passes
+    #[arg(long)]
+    pub wait: bool,
+}
+
+/// How `backfill` reads its range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Via {
+    OrdersApi,
+    Reports,
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +205,14 @@ pub struct SyncArgs {
     /// Prometheus Pushgateway base URL; each tenant's metrics are pushed there after its pass
     #[arg(long, env = "KEYBUZZ_PUSHGATEWAY_URL", value_name = "URL")]
     pub pushgateway: Option<String>,
+
+    /// Report imports: orders written per transaction (memory holds one batch)
+    #[arg(long, env = "KEYBUZZ_REPORT_BATCH_ORDERS", default_value_t = 2_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub report_batch_orders: u32,
+
+    /// Report imports: seconds between two looks at Amazon with `backfill --via reports --wait`
+    #[arg(long, env = "KEYBUZZ_REPORT_POLL_SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub report_poll_secs: u64,
 }
 
 /// One shard of a fleet split across processes.

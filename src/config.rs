@@ -6,13 +6,16 @@
 //! limits). It never logs, and secrets only leave it wrapped in [`Secret`], whose `Debug` is
 //! redacted and which has no `Display`.
 
+mod reports;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::Url;
 
 use crate::error::{Error, Result};
-use crate::model::{OrdersApi, Region, Secret, TenantId, WindowRules};
+use crate::model::{InitialImport, OrdersApi, Region, Secret, TenantId, WindowRules};
+pub use reports::ReportSettings;
 
 /// A value from a tenant file, quoted in an error only when it is short and plain enough that it
 /// cannot be a token or secret.
@@ -38,6 +41,8 @@ pub struct TenantConfig {
     pub orders_api: OrdersApi,
     /// Ask v2026 searchOrders for BUYER and RECIPIENT (needs Amazon's PII roles).
     pub include_pii: bool,
+    /// How the tenant's first sync reads its history (`initialImport`).
+    pub initial_import: InitialImport,
 }
 
 /// A tenant file is a few hundred bytes; anything much larger is not one.
@@ -98,12 +103,13 @@ impl TenantConfig {
         if let Some(duplicate) = duplicate_key(text) {
             return Err(fail(format!("key {} appears twice", shown(&duplicate))));
         }
-        const KEYS: [&str; 5] = [
+        const KEYS: [&str; 6] = [
             "refreshToken",
             "region",
             "marketplaceIds",
             "ordersApi",
             "includePii",
+            "initialImport",
         ];
         if let Some(unknown) = fields.keys().find(|k| !KEYS.contains(&k.as_str())) {
             return Err(fail(format!(
@@ -150,6 +156,16 @@ impl TenantConfig {
             Some(serde_json::Value::Bool(b)) => *b,
             Some(_) => return Err(fail("includePii must be true or false".to_owned())),
         };
+        let initial_import = match string("initialImport")? {
+            None | Some("ordersApi") => InitialImport::OrdersApi,
+            Some("reports") => InitialImport::Reports,
+            Some(other) => {
+                return Err(fail(format!(
+                    "initialImport {} is not one of \"reports\", \"ordersApi\"",
+                    shown(other)
+                )));
+            }
+        };
         let marketplace_ids = match fields.get("marketplaceIds") {
             Some(serde_json::Value::Array(list)) => list
                 .iter()
@@ -187,6 +203,7 @@ impl TenantConfig {
             marketplace_ids,
             orders_api,
             include_pii,
+            initial_import,
         })
     }
 
@@ -373,6 +390,8 @@ pub struct SyncSettings {
     /// How often a deeper re-read (sweep) of the last `sweep_window` runs; `None`: never.
     pub sweep_every: Option<chrono::Duration>,
     pub sweep_window: chrono::Duration,
+    /// Imports through the Reports API (`backfill --via reports`, `initialImport`).
+    pub reports: ReportSettings,
 }
 
 impl Default for SyncSettings {
@@ -390,6 +409,7 @@ impl Default for SyncSettings {
             max_window_pages: 5_000,
             sweep_every: None,
             sweep_window: chrono::Duration::hours(24),
+            reports: ReportSettings::default(),
         }
     }
 }

@@ -121,6 +121,11 @@ pub enum Error {
     #[error("report document {document}: {detail}")]
     ReportDocument { document: String, detail: String },
 
+    /// Report windows of an import were given up (FATAL, stuck, broken documents, each past
+    /// its retries); what the others imported stays.
+    #[error("report import: {0}")]
+    ReportsFailed(String),
+
     /// Postgres failed or returned something unexpected.
     #[error("database: {0}")]
     Database(#[from] sqlx::Error),

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use keybuzz_sync::config::{
-    AppCredentials, Endpoints, RetryPolicy, SyncConfig, SyncSettings, TenantConfig,
+    AppCredentials, Endpoints, ReportSettings, RetryPolicy, SyncConfig, SyncSettings, TenantConfig,
 };
-use keybuzz_sync::model::{PassKind, SyncWindow, TenantId, amazon_time};
+use keybuzz_sync::model::{PassKind, ReportType, SyncWindow, TenantId, amazon_time};
+use keybuzz_sync::sync::reports;
 use keybuzz_sync::{Error, Result};
 use tokio::time::Instant;
 
-use crate::cli::{BackfillArgs, ItemsArgs, Shard, SyncArgs};
+use crate::cli::{BackfillArgs, ItemsArgs, Shard, SyncArgs, Via};
 
 /// What a `delta`, `items` or `backfill` command runs.
 pub struct SyncPlan {
@@ -31,6 +32,17 @@ pub struct SyncPlan {
     pub deadline: Option<Instant>,
     /// Runs older than this are deleted at the end of the command.
     pub keep_runs: chrono::Duration,
+    /// `backfill --via reports`: the range goes through Amazon's order reports.
+    pub reports: Option<ReportsPlan>,
+}
+
+/// What `backfill --via reports` asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportsPlan {
+    pub range: SyncWindow,
+    pub report_type: ReportType,
+    /// Stay until every window is imported.
+    pub wait: bool,
 }
 
 impl SyncPlan {
@@ -48,6 +60,30 @@ impl SyncPlan {
     }
 
     pub fn backfill(args: &BackfillArgs, now: DateTime<Utc>) -> Result<Self> {
+        if args.via == Via::Reports {
+            let mut reports = None;
+            let mut plan = Self::new(&args.sync, |settings| {
+                let range =
+                    reports::plan::backfill_range(args.since, args.until, now, &settings.reports)?;
+                reports = Some(ReportsPlan {
+                    range,
+                    report_type: if args.by_order_date {
+                        ReportType::ByOrderDate
+                    } else {
+                        ReportType::ByLastUpdate
+                    },
+                    wait: args.wait,
+                });
+                Ok(PassKind::Backfill { window: range })
+            })?;
+            plan.reports = reports;
+            return Ok(plan);
+        }
+        if args.by_order_date || args.wait {
+            return Err(Error::Config(
+                "--by-order-date and --wait apply to --via reports only".to_owned(),
+            ));
+        }
         Self::new(&args.sync, |settings| {
             Ok(PassKind::Backfill {
                 window: backfill_window(args.since, args.until, now, settings.upper_lag)?,
@@ -97,6 +133,7 @@ impl SyncPlan {
             max_db_connections: args.max_db_connections,
             deadline,
             keep_runs: chrono::Duration::days(i64::from(args.keep_runs_days)),
+            reports: None,
         })
     }
 }
@@ -155,6 +192,11 @@ fn sync_config(args: &SyncArgs) -> Result<SyncConfig> {
             .map(|d| chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX)),
         sweep_window: chrono::Duration::from_std(args.sweep_window)
             .unwrap_or(chrono::Duration::days(365)),
+        reports: ReportSettings {
+            batch_orders: args.report_batch_orders as usize,
+            poll_interval: Duration::from_secs(args.report_poll_secs),
+            ..ReportSettings::default()
+        },
         ..SyncSettings::default()
     };
     Ok(SyncConfig {

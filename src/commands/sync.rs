@@ -19,9 +19,9 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use keybuzz_sync::config::TenantConfig;
 use keybuzz_sync::metrics::{self, RunMetrics};
-use keybuzz_sync::model::{PassReport, RunOutcome, Secret, TenantId};
+use keybuzz_sync::model::{PassKind, PassReport, RunOutcome, Secret, TenantId};
 use keybuzz_sync::store::PgStore;
-use keybuzz_sync::sync::{Connector, run_pass};
+use keybuzz_sync::sync::{Connector, reports, run_pass};
 use keybuzz_sync::{Error, Result};
 use tokio::time::Instant;
 
@@ -110,7 +110,23 @@ pub async fn run(
             let (store, connector, plan) = (&store, &connector, &plan);
             running.push(async move {
                 let started = Instant::now();
-                let result = run_pass(store, &source, plan.kind, Utc::now()).await;
+                let result = match (&plan.reports, plan.kind) {
+                    (Some(r), _) => {
+                        reports::backfill_with_reports(
+                            store,
+                            connector,
+                            &source,
+                            r.range,
+                            r.report_type,
+                            r.wait,
+                        )
+                        .await
+                    }
+                    (None, PassKind::Delta) => {
+                        reports::delta_with_reports(store, connector, &source, Utc::now()).await
+                    }
+                    (None, kind) => run_pass(store, &source, kind, Utc::now()).await,
+                };
                 let outcome = match &result {
                     Ok(report) => Some(report.outcome),
                     // Whoever holds the lock pushes that tenant's metrics.

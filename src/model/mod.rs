@@ -30,8 +30,8 @@ pub mod write;
 pub use order::{FetchedOrder, ItemRecord, OrderRecord, OrderStatus, OrdersPage, RejectedOrder};
 pub use pass::{Backlog, PassKind, PassProgress, PassReport, ProgressSnapshot, WriteCounts};
 pub use report::{
-    ImportCounts, JobPurpose, JobStatus, ReportEntry, ReportItem, ReportJob, ReportOrder,
-    ReportType, StagedItem, report_source,
+    ImportCounts, InitialImport, JobPurpose, JobStatus, ReportEntry, ReportItem, ReportJob,
+    ReportOrder, ReportType, StagedItem, report_source,
 };
 pub use run::{
     BucketState, CounterDeltas, OperationCount, ResumePoint, RunOutcome, RunTally, StoredOrder,

@@ -40,6 +40,16 @@ impl ReportType {
     }
 }
 
+/// How a tenant's first sync reads its history (tenant file key `initialImport`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub enum InitialImport {
+    /// Through the Orders API, like every later pass.
+    #[default]
+    OrdersApi,
+    /// Through reports, 30 days per report; the Orders API covers the last hour.
+    Reports,
+}
+
 /// The provenance a report writes into `source_api`: `report:<reportType>:<reportId>`.
 pub fn report_source(report_type: &str, report_id: &str) -> String {
     format!("report:{report_type}:{report_id}")

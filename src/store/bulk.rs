@@ -144,6 +144,10 @@ impl<'a> ItemColumns<'a> {
         self.raws.push(&i.raw);
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.item_ids.is_empty()
+    }
+
     /// Binds the thirteen columns as `$4..$16`.
     pub(crate) fn bind<'q>(
         &'q self,
@@ -356,4 +360,139 @@ pub(crate) async fn merge_orders_and_items(
         orders: written,
         items: inserted,
     })
+}
+
+/// Bytes sent per `CopyData` message: large enough to amortise the round trip, small enough
+/// that a batch never holds much memory twice.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// One `COPY ... FROM STDIN` text-format stream being built: tab-separated columns, `\N` for
+/// NULL, and `\`, tab, newline and carriage return escaped. Used where rows are known to be
+/// new (a report import's first sight of an order), the one case where `COPY` goes straight
+/// into the tables.
+pub(crate) struct CopyText {
+    buf: Vec<u8>,
+    /// Columns written on the current row.
+    column: usize,
+}
+
+impl CopyText {
+    fn new() -> Self {
+        CopyText {
+            buf: Vec::with_capacity(COPY_CHUNK + 64 * 1024),
+            column: 0,
+        }
+    }
+
+    fn separator(&mut self) {
+        if self.column > 0 {
+            self.buf.push(b'\t');
+        }
+        self.column += 1;
+    }
+
+    fn escaped(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            match b {
+                b'\\' => self.buf.extend_from_slice(b"\\\\"),
+                b'\t' => self.buf.extend_from_slice(b"\\t"),
+                b'\n' => self.buf.extend_from_slice(b"\\n"),
+                b'\r' => self.buf.extend_from_slice(b"\\r"),
+                // Postgres refuses NUL in text; the readers already replace it, this is the
+                // last line of defence so that one character never fails a whole batch.
+                0 => self.buf.extend_from_slice("\u{FFFD}".as_bytes()),
+                b => self.buf.push(b),
+            }
+        }
+    }
+
+    pub(crate) fn text(&mut self, value: Option<&str>) -> &mut Self {
+        self.separator();
+        match value {
+            None => self.buf.extend_from_slice(b"\\N"),
+            Some(v) => self.escaped(v.as_bytes()),
+        }
+        self
+    }
+
+    pub(crate) fn display(&mut self, value: Option<impl std::fmt::Display>) -> &mut Self {
+        self.separator();
+        match value {
+            None => self.buf.extend_from_slice(b"\\N"),
+            Some(v) => {
+                use std::io::Write;
+                let _ = write!(self.buf, "{v}");
+            }
+        }
+        self
+    }
+
+    pub(crate) fn time(&mut self, value: chrono::DateTime<chrono::Utc>) -> &mut Self {
+        // RFC 3339 with an explicit offset: unambiguous whatever the session's TimeZone.
+        self.display(Some(
+            value.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        ))
+    }
+
+    pub(crate) fn json(&mut self, value: &Value) -> &mut Self {
+        self.separator();
+        // serde_json escapes control characters inside strings, so the text has no raw tab or
+        // newline; its backslashes still need doubling for COPY.
+        let text = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+        self.escaped(&text);
+        self
+    }
+
+    fn end_row(&mut self) {
+        self.buf.push(b'\n');
+        self.column = 0;
+    }
+}
+
+/// Streams rows into `statement` (a `COPY ... FROM STDIN`): `write` puts one row's columns.
+/// Data goes out in chunks, so memory stays flat whatever the row count.
+pub(crate) async fn copy_rows<T>(
+    tx: &mut Transaction<'_, Postgres>,
+    statement: &'static str,
+    rows: impl IntoIterator<Item = T>,
+    mut write: impl FnMut(&mut CopyText, T),
+) -> Result<u64> {
+    let mut copy = tx.copy_in_raw(statement).await?;
+    let mut out = CopyText::new();
+    for row in rows {
+        write(&mut out, row);
+        out.end_row();
+        if out.buf.len() >= COPY_CHUNK {
+            copy.send(std::mem::take(&mut out.buf)).await?;
+            out.buf.reserve(COPY_CHUNK + 64 * 1024);
+        }
+    }
+    if !out.buf.is_empty() {
+        copy.send(out.buf).await?;
+    }
+    Ok(copy.finish().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal::Decimal;
+
+    #[test]
+    fn copy_text_escapes_what_copy_would_misread() {
+        let mut out = CopyText::new();
+        out.text(Some("a\tb\nc\\d\re\0"))
+            .text(None)
+            .display(Some(-3))
+            .display(Some(Decimal::new(-1999, 2)))
+            .json(&serde_json::json!({"k": "x\ny"}));
+        out.end_row();
+        let expected = concat!(
+            "a\\tb\\nc\\\\d\\re\u{FFFD}",
+            "\t\\N\t-3\t-19.99\t",
+            r#"{"k":"x\\ny"}"#,
+            "\n"
+        );
+        assert_eq!(String::from_utf8(out.buf).unwrap(), expected);
+    }
 }

@@ -9,6 +9,8 @@
 //! - [`items`]: `order_items` and the items bookkeeping on `orders`;
 //! - [`buckets`]: the `api_rate_buckets` table;
 //! - [`bulk`]: the write path of pages and report imports (array parameters, key probes);
+//! - [`report_jobs`]: `report_jobs`, a tenant's report windows and where each stands;
+//! - [`report_import`]: a batch of report orders, with the report's merge rules;
 //! - [`status`]: what `status` and `check` read;
 //! - [`history`]: `sync_runs` as history (`history`) and its retention;
 //! - [`metrics`]: the cumulative `sync_counters` and each command's latest run, for metrics.
@@ -25,6 +27,8 @@ mod items;
 mod lock;
 mod metrics;
 mod orders;
+mod report_import;
+mod report_jobs;
 mod runs;
 mod state;
 mod status;
@@ -44,6 +48,8 @@ use crate::model::Secret;
 pub use history::HistoryRun;
 pub use lock::TenantLock;
 pub use metrics::{CounterRow, LastRun};
+pub use report_import::{BatchResult, ImportBatch, ItemIdChange};
+pub use report_jobs::JobChange;
 pub use state::Standing;
 pub use status::{RunRow, StatusCounts, StatusState, TenantStatus};
 

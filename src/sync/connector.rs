@@ -70,8 +70,9 @@ impl Connector {
         &self.config
     }
 
-    /// A tenant's source, with a client of its own (its access token, rate buckets, counters).
-    pub fn source(&self, tenant: &TenantConfig) -> TenantSource {
+    /// A client of its own for a tenant (its access token, rate buckets, counters), with the
+    /// run's limits; [`Connector::source`] wraps one, report imports use one directly.
+    pub fn client(&self, tenant: &TenantConfig) -> SpApiClient {
         let settings = &self.config.settings;
         let client = SpApiClient::new(
             self.http.clone(),
@@ -89,6 +90,13 @@ impl Connector {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((tenant.id.clone(), client.pacer()));
+        client
+    }
+
+    /// A tenant's source, with a client of its own (its access token, rate buckets, counters).
+    pub fn source(&self, tenant: &TenantConfig) -> TenantSource {
+        let settings = &self.config.settings;
+        let client = self.client(tenant);
         let marketplaces = tenant.marketplace_ids.clone();
         let orders = match tenant.orders_api {
             OrdersApi::V0 => {

@@ -6,5 +6,6 @@ mod delta;
 mod fixtures;
 mod ops;
 mod reliability;
+mod reports;
 mod util;
 mod v2026;

@@ -1009,6 +1009,7 @@ async fn late_update_is_caught(
         marketplace_ids: vec![old[0].marketplace_id.clone()],
         orders_api: OrdersApi::V2026,
         include_pii: false,
+        initial_import: Default::default(),
     };
     let s = SyncSettings {
         sweep_every: sweep.map(|s| s.every),

@@ -52,6 +52,7 @@ pub fn tenant(sim: &SimHandle, id: &str, api: OrdersApi) -> TenantConfig {
         marketplace_ids,
         orders_api: api,
         include_pii: false,
+        initial_import: Default::default(),
     }
 }
 
