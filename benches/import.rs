@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use keybuzz_sync::config::{AppCredentials, Endpoints, SyncConfig, SyncSettings, TenantConfig};
 use keybuzz_sync::model::{
-    ItemRecord, ItemsUpdate, MARKETPLACE, OrderRecord, OrderWrite, OrdersApi, PageProgress, Region,
-    Secret, SyncWindow, TenantId,
+    ItemRecord, ItemsUpdate, JobPurpose, MARKETPLACE, OrderRecord, OrderWrite, OrdersApi,
+    PageProgress, Region, ReportEntry, ReportItem, ReportOrder, ReportType, Secret, SyncWindow,
+    TenantId,
 };
-use keybuzz_sync::store::PgStore;
+use keybuzz_sync::store::{ImportBatch, JobChange, PgStore};
 use keybuzz_sync::sync::{Connector, OrdersSource};
 use spapi_sim::{SimConfig, SimHandle};
 use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
@@ -304,6 +305,7 @@ async fn plain_copy(pool: &PgPool, orders: &[(OrderRecord, Vec<ItemRecord>)]) ->
 enum Variant {
     OldPages,
     BulkPages,
+    ReportBatches,
     PlainCopy,
 }
 
@@ -312,6 +314,7 @@ impl Variant {
         match self {
             Variant::OldPages => "(a) row-by-row path (0003), pages of 100",
             Variant::BulkPages => "(b) bulk path: delta write_page, pages of 100",
+            Variant::ReportBatches => "(b) bulk path: report import, batches of 2,000",
             Variant::PlainCopy => "(c) bare COPY into the same tables, one transaction",
         }
     }
@@ -347,6 +350,22 @@ async fn run(
         .map(|(o, items)| OrderWrite {
             order: o.clone(),
             items: ItemsUpdate::Replace(items.clone()),
+        })
+        .collect();
+    let entries: Vec<ReportEntry> = orders
+        .iter()
+        .map(|(o, items)| {
+            ReportEntry::Order(ReportOrder {
+                order: o.clone(),
+                items: items
+                    .iter()
+                    .map(|i| ReportItem {
+                        item: i.clone(),
+                        priced: true,
+                    })
+                    .collect(),
+                staged: Vec::new(),
+            })
         })
         .collect();
     let batches: Vec<(&[OrderWrite], Vec<String>)> = writes
@@ -385,6 +404,53 @@ async fn run(
                     .await
                     .unwrap();
             }
+        }
+        Variant::ReportBatches => {
+            // A job ready for import, as a report pass leaves it.
+            let window = SyncWindow {
+                after: Utc::now() - chrono::Duration::days(30),
+                before: Utc::now(),
+            };
+            let job = store
+                .plan_report_jobs(
+                    &tenant,
+                    JobPurpose::Backfill,
+                    ReportType::ByLastUpdate,
+                    &[window],
+                )
+                .await
+                .unwrap()[0]
+                .id;
+            for change in [
+                JobChange::Requested {
+                    report_id: "B1".into(),
+                },
+                JobChange::Ready {
+                    document_id: "D1".into(),
+                },
+            ] {
+                store
+                    .change_report_job(&tenant, job, &change)
+                    .await
+                    .unwrap();
+            }
+            let source = keybuzz_sync::model::report_source(ReportType::ByLastUpdate.name(), "B1");
+            for (n, batch) in entries.chunks(2_000).enumerate() {
+                let batch = ImportBatch {
+                    job_id: job,
+                    source: &source,
+                    entries: batch,
+                    messages_done: ((n + 1) * 2_000) as i64,
+                };
+                store
+                    .import_report_batch(&tenant, &batch, None)
+                    .await
+                    .unwrap();
+            }
+            sqlx::query("DELETE FROM report_jobs")
+                .execute(pool)
+                .await
+                .unwrap();
         }
         Variant::PlainCopy => plain_copy(pool, orders).await.unwrap(),
     }
@@ -442,7 +508,12 @@ async fn main() {
         orders.len(),
         raw as f64 / (1 << 20) as f64
     );
-    let variants = [Variant::PlainCopy, Variant::BulkPages, Variant::OldPages];
+    let variants = [
+        Variant::PlainCopy,
+        Variant::ReportBatches,
+        Variant::BulkPages,
+        Variant::OldPages,
+    ];
     let mut times: Vec<Vec<Duration>> = vec![Vec::new(); variants.len()];
     for round in 0..rounds {
         // Take turns, starting from a different variant each round, so that a burst of load

@@ -456,6 +456,28 @@ mod tests {
     }
 
     #[test]
+    fn initial_import_is_the_orders_api_unless_the_file_asks_for_reports() {
+        let base = r#""refreshToken":"Atzr|x","region":"eu","marketplaceIds":["A13V1IB3VIYZZH"]"#;
+        let t = parse(&format!("{{{base}}}")).unwrap();
+        assert_eq!(t.initial_import, InitialImport::OrdersApi);
+        let t = parse(&format!(r#"{{{base},"initialImport":"reports"}}"#)).unwrap();
+        assert_eq!(t.initial_import, InitialImport::Reports);
+        let t = parse(&format!(r#"{{{base},"initialImport":"ordersApi"}}"#)).unwrap();
+        assert_eq!(t.initial_import, InitialImport::OrdersApi);
+        for (value, expected) in [
+            (r#""report""#, "initialImport \"report\" is not one of"),
+            ("true", "initialImport must be a string"),
+            (r#""Atzr|SECRET-LONG-TOKEN-VALUE""#, "(value not shown)"),
+        ] {
+            let err = parse(&format!(r#"{{{base},"initialImport":{value}}}"#))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("SECRET"), "{err}");
+        }
+    }
+
+    #[test]
     fn tenant_file_errors_name_the_problem_and_hide_the_token() {
         let err = parse(
             r#"{"refreshToken":"Atzr|SECRET","region":"mars","marketplaceIds":["A13V1IB3VIYZZH"]}"#,

@@ -6,13 +6,16 @@
 //! - One array per column instead of a bind parameter per value: the statement text is the same
 //!   whatever the row count, so it is parsed once per connection, and the values travel in binary.
 //! - Lookups by order id go through [`ORDERS_BY_ID`] / [`ITEMS_BY_ORDER_ID`], one unique-key probe
-//!   per order, and every transaction here plans its statements for the data at hand
-//!   (`plan_cache_mode = force_custom_plan`). A tenant's tables grow by orders of magnitude within
-//!   one import; a plan cached while it was small (or statistics from before) made Postgres scan
-//!   the whole tenant for every batch, which is what made the old path slow.
-//! - Not `COPY`: sqlx does not set `TCP_NODELAY`, and the small `CopyDone` message that ends a
-//!   `COPY` waits behind Nagle's algorithm for the server's delayed acknowledgement (about 40 ms
-//!   per `COPY` on Linux), which costs more than `COPY` saves for batches of this size.
+//!   per order, in statements that are planned at each execution (not prepared). A tenant's
+//!   tables grow by orders of magnitude within one import, and a plan cached while they were
+//!   small (a sequential scan of an empty table), or made from statistics from before, scanned
+//!   the whole tenant for every batch: that is what made the old path slow. The inserts keep
+//!   their prepared plans (a per-execution plan would also re-plan every foreign-key check).
+//! - Orders a report import sees for the first time are `COPY`-ed straight into the tables
+//!   ([`copy_rows`]), the one case where the rows are known to be new.
+//! - sqlx 0.9.0 does not set `TCP_NODELAY` (transact-rs/sqlx#4335, fixed by #4336, not released):
+//!   each large statement waits for the server's delayed acknowledgement (about 40 ms on Linux).
+//!   Fewer, larger statements per transaction keep that cost small.
 //!
 //! The merge rules (which copy of an order wins, what happens to its items) are the callers':
 //! [`merge_orders_and_items`] keeps the delta's rules exactly; `report_import` applies the
@@ -23,14 +26,6 @@ use sqlx::{AssertSqlSafe, Postgres, Transaction};
 
 use crate::error::{Error, Result};
 use crate::model::{ItemRecord, ItemsUpdate, MARKETPLACE, OrderRecord, TenantId};
-
-/// Plans every statement of the transaction for the data at hand (see the module doc).
-pub(crate) async fn plan_for_the_data(tx: &mut Transaction<'_, Postgres>) -> Result<()> {
-    sqlx::raw_sql("SET LOCAL plan_cache_mode = force_custom_plan")
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
 
 /// `u(id)`: the `orders.id` of the orders `$3` names, for tenant `$1` and marketplace `$2`.
 ///
@@ -230,7 +225,6 @@ pub(crate) async fn merge_orders_and_items(
     if rows.is_empty() {
         return Ok(Merged::default());
     }
-    plan_for_the_data(tx).await?;
     let mut orders = OrderColumns::default();
     let mut items = ItemColumns::default();
     let (mut replaced, mut pending, mut reasons) = (Vec::new(), Vec::new(), Vec::new());
@@ -294,6 +288,7 @@ pub(crate) async fn merge_orders_and_items(
         .bind(MARKETPLACE)
         .bind(&pending)
         .bind(&reasons)
+        .persistent(false)
         .execute(&mut **tx)
         .await?;
     }
@@ -309,6 +304,7 @@ pub(crate) async fn merge_orders_and_items(
     .bind(tenant.as_str())
     .bind(MARKETPLACE)
     .bind(&replaced)
+    .persistent(false)
     .execute(&mut **tx)
     .await?;
     let inserted = items
@@ -336,6 +332,7 @@ pub(crate) async fn merge_orders_and_items(
     .bind(tenant.as_str())
     .bind(MARKETPLACE)
     .bind(&replaced)
+    .persistent(false)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -354,6 +351,7 @@ pub(crate) async fn merge_orders_and_items(
     .bind(tenant.as_str())
     .bind(MARKETPLACE)
     .bind(&replaced)
+    .persistent(false)
     .execute(&mut **tx)
     .await?;
     Ok(Merged {

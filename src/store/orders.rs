@@ -38,13 +38,19 @@ impl PgStore {
         ids: &[String],
     ) -> Result<HashMap<String, StoredOrder>> {
         let mut c = self.conn().await?;
+        // One unique-key probe per id, planned for the data at hand (see `super::bulk`): a plan
+        // from when the tenant was small scans the whole tenant once it is not.
         let rows: Vec<StoredOrderRow> = sqlx::query_as(
-            "SELECT external_order_id, last_update_date, status, raw, items_stale
-               FROM orders WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+            "SELECT o.external_order_id, o.last_update_date, o.status, o.raw, o.items_stale
+               FROM unnest($3::text[]) AS k(order_id)
+              CROSS JOIN LATERAL (SELECT * FROM orders
+                                   WHERE tenant_id = $1 AND marketplace = $2
+                                     AND external_order_id = k.order_id OFFSET 0) o",
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
         .bind(ids)
+        .persistent(false)
         .fetch_all(&mut *c)
         .await?;
         Ok(rows

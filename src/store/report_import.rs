@@ -30,7 +30,7 @@ use sqlx::{AssertSqlSafe, Connection, Postgres, Transaction};
 use tracing::instrument;
 
 use super::PgStore;
-use super::bulk::{ITEMS_BY_ORDER_ID, ItemColumns, copy_rows, plan_for_the_data};
+use super::bulk::{ITEMS_BY_ORDER_ID, ItemColumns, copy_rows};
 use super::report_jobs::record_job_progress;
 use super::runs::record_tally;
 use crate::error::Result;
@@ -95,7 +95,6 @@ impl PgStore {
         let mut c = self.conn().await?;
         let mut tx = c.begin().await?;
         self.check_fence(&mut tx).await?;
-        plan_for_the_data(&mut tx).await?;
         let mut result = write_batch(&mut tx, tenant, batch).await?;
         record_job_progress(
             &mut tx,
@@ -165,6 +164,7 @@ async fn write_batch(
     .bind(tenant.as_str())
     .bind(MARKETPLACE)
     .bind(&ids)
+    .persistent(false)
     .fetch_all(&mut **tx)
     .await?
     .into_iter()
@@ -251,17 +251,32 @@ async fn write_batch(
             .iter()
             .map(|o| o.order.external_order_id.as_str())
             .collect();
-        // A readable copy that was stored supersedes a quarantined one.
-        sqlx::query(
-            "DELETE FROM order_quarantine
-              WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+        // Most tenants have nothing quarantined or staged: a small question saves sending every
+        // id of the batch twice.
+        let (quarantined, staged): (bool, bool) = sqlx::query_as(
+            "SELECT EXISTS (SELECT 1 FROM order_quarantine WHERE tenant_id = $1 AND marketplace = $2),
+                    EXISTS (SELECT 1 FROM report_staged_items WHERE tenant_id = $1 AND marketplace = $2)",
         )
         .bind(tenant.as_str())
         .bind(MARKETPLACE)
-        .bind(&ids)
-        .execute(&mut **tx)
+        .persistent(false)
+        .fetch_one(&mut **tx)
         .await?;
-        counts.items_staged += stage_items(tx, tenant, source, &ids, &written).await?;
+        if quarantined {
+            // A readable copy that was stored supersedes a quarantined one.
+            sqlx::query(
+                "DELETE FROM order_quarantine
+                  WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+            )
+            .bind(tenant.as_str())
+            .bind(MARKETPLACE)
+            .bind(&ids)
+            .persistent(false)
+            .execute(&mut **tx)
+            .await?;
+        }
+        counts.items_staged +=
+            stage_items(tx, tenant, source, staged.then_some(&ids[..]), &written).await?;
     }
 
     if !unreadable.is_empty() {
@@ -283,6 +298,7 @@ async fn write_batch(
         .bind(unreadable.iter().map(|u| u.0).collect::<Vec<_>>())
         .bind(unreadable.iter().map(|u| u.1).collect::<Vec<_>>())
         .bind(unreadable.iter().map(|u| u.2).collect::<Vec<_>>())
+        .persistent(false)
         .execute(&mut **tx)
         .await?
         .rows_affected();
@@ -351,6 +367,7 @@ async fn update_orders(
     .bind(orders.iter().map(|o| &o.order.raw).collect::<Vec<_>>())
     .bind(orders.iter().map(|o| o.items_complete()).collect::<Vec<_>>())
     .bind(errors)
+    .persistent(false)
     .fetch_all(&mut **tx)
     .await?;
     Ok(written.into_iter().collect())
@@ -378,6 +395,7 @@ async fn merge_items(
     .bind(tenant.as_str())
     .bind(MARKETPLACE)
     .bind(&ids)
+    .persistent(false)
     .fetch_all(&mut **tx)
     .await?;
     let mut stored: HashMap<&str, BTreeSet<&str>> = HashMap::new();
@@ -448,6 +466,7 @@ async fn merge_items(
                 .bind(MARKETPLACE)
                 .bind(source),
             )
+            .persistent(false)
             .execute(&mut **tx)
             .await?
             .rows_affected();
@@ -480,23 +499,27 @@ async fn merge_items(
     Ok((changes, written))
 }
 
-/// Replaces what is staged for the orders written (`ids`) with their code-less items.
+/// Replaces what is staged for the orders written with their code-less items; `replace` names
+/// the orders whose earlier staged rows go first (`None`: the tenant has none).
 async fn stage_items(
     tx: &mut Transaction<'_, Postgres>,
     tenant: &TenantId,
     source: &str,
-    ids: &[&str],
+    replace: Option<&[&str]>,
     orders: &[&ReportOrder],
 ) -> Result<u64> {
-    sqlx::query(
-        "DELETE FROM report_staged_items
-          WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
-    )
-    .bind(tenant.as_str())
-    .bind(MARKETPLACE)
-    .bind(ids)
-    .execute(&mut **tx)
-    .await?;
+    if let Some(ids) = replace {
+        sqlx::query(
+            "DELETE FROM report_staged_items
+              WHERE tenant_id = $1 AND marketplace = $2 AND external_order_id = ANY($3)",
+        )
+        .bind(tenant.as_str())
+        .bind(MARKETPLACE)
+        .bind(ids)
+        .persistent(false)
+        .execute(&mut **tx)
+        .await?;
+    }
     let staged: Vec<(&str, &crate::model::StagedItem)> = orders
         .iter()
         .flat_map(|o| {
