@@ -262,18 +262,19 @@ async fn locked(
     }
 }
 
-/// The errors that concern one report window rather than the tenant: the window is retried
-/// (or given up) and the pass goes on with the others.
+/// The errors that concern one report window rather than the tenant or Amazon as a whole: the
+/// window is retried (or given up) and the pass goes on with the others. A connection failure or
+/// a 5xx that outlasted the client's retries is not one: the pass fails, and the window keeps its
+/// failures for faults of its own.
 fn concerns_the_window(e: &Error) -> bool {
     matches!(
         e,
         Error::ReportDocument { .. }
             | Error::BadResponse { .. }
             | Error::Api {
-                status: 400 | 404 | 500 | 502 | 503 | 504,
+                status: 400 | 404,
                 ..
             }
-            | Error::Transport { .. }
     )
 }
 
@@ -499,7 +500,7 @@ impl Pass<'_> {
                     settings.stuck_after,
                     settings.max_failures,
                 ),
-                Err(e) if concerns_the_window(&e) && !e.is_retryable() => job::failure(
+                Err(e) if concerns_the_window(&e) => job::failure(
                     job,
                     format!("getReport {report_id}: {e}"),
                     true,
