@@ -1263,3 +1263,60 @@ async fn measure_freshness_while_a_heavy_tenant_onboards(pool: PgPool) {
         report.join("\n")
     );
 }
+
+/// On a terminal (a pseudo-terminal from util-linux `script`), a running pass shows a live line
+/// with its tenant and what it has done and waited so far.
+#[sqlx::test]
+async fn on_a_terminal_a_running_pass_shows_a_live_line(pool: PgPool) {
+    let sim = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seed(&sim, "SELLER-shown", 5, 42, 2, MARKETPLACE_FR);
+    tenant_file(
+        d,
+        &sim,
+        "shown",
+        "SELLER-shown",
+        "2026-01-01",
+        MARKETPLACE_FR,
+    );
+    migrate(&sim, &pool, d).await;
+    // Its page answers after 3 s: the line is drawn several times meanwhile (every 250 ms).
+    sim.push_fault(Fault {
+        op: Some(SimOp::SearchOrders),
+        kind: FaultKind::Delay(StdDuration::from_secs(3)),
+        times: 1,
+        skip: 0,
+    });
+    // The binary's environment, around `script`, which runs it on a pseudo-terminal and copies
+    // what it draws to its own stdout.
+    let binary = keybuzz_process(&sim, &pool, d);
+    let mut cmd = std::process::Command::new("script");
+    cmd.env_clear();
+    for (key, value) in binary.get_envs() {
+        if let Some(value) = value {
+            cmd.env(key, value);
+        }
+    }
+    cmd.env("KEYBUZZ_LOG", "info")
+        .env("TERM", "xterm")
+        .args(["-q", "-e", "-c"])
+        .arg(format!(
+            "'{}' delta --all-tenants",
+            binary.get_program().to_string_lossy()
+        ))
+        .arg("/dev/null")
+        .stdin(Stdio::null());
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{screen}", text(&out));
+    let live = screen
+        .split(['\r', '\n'])
+        .find(|l| l.contains("shown") && l.contains("waiting on Amazon"))
+        .unwrap_or_else(|| panic!("no live line for the tenant:\n{screen}"));
+    eprintln!("live line: {live:?}");
+    assert!(live.contains("pages") && live.contains("so far"), "{live}");
+    assert_ground_truth(&pool, &sim, "shown", "SELLER-shown").await;
+}
