@@ -5,9 +5,9 @@
 #
 # Time is scaled by 10: the simulator answers at Amazon's rates x 10, the simulated CronJob
 # (concurrencyPolicy Forbid: a run starts at the first tick after the previous run ended) ticks
-# every 30 s (5 min) and the budget is 24 s (4 min). The test prints one line per mode; the
-# README's "Freshness while a tenant onboards" numbers come from it. The test itself:
-# tests/integration/fleet.rs, measure_freshness_while_a_heavy_tenant_onboards.
+# every 30 s (5 min) and the budget is 24 s (4 min). The test prints one line per mode, in
+# scaled seconds and in real minutes. The test itself: tests/integration/fleet.rs,
+# measure_freshness_while_a_heavy_tenant_onboards.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/postgres.sh

