@@ -459,6 +459,130 @@ async fn a_heavy_tenant_onboards_within_the_budget_while_light_tenants_stay_fres
 
 // ---------------------------------------------------------------------------------------------
 
+/// v0, where every new order costs a getOrderItems call (0.5/s at Amazon; 15/s here, after a
+/// burst of 10): 350 new orders' items do not fit a 20 s budget. When the budget ends in the
+/// middle of a page, that page is committed with its remaining orders awaiting their items,
+/// the run is `partial` and `status` shows what awaits; the next runs resume the window and
+/// fetch the awaiting items, each order's items once (only an order whose item pages the
+/// budget cut in two is asked again, at most one per cut run), and converge.
+#[sqlx::test]
+async fn a_heavy_v0_tenant_fetches_each_orders_items_once_across_budgeted_runs(pool: PgPool) {
+    let sim = sim().await;
+    sim.set_bucket(SimOp::GetOrderItemsV0, 15.0, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    seed(&sim, "SELLER-legacy", 350, 61, 29, MARKETPLACE_FR);
+    tenant_file(d, &sim, "legacy", "SELLER-legacy", "v0", MARKETPLACE_FR);
+    migrate(&sim, &pool, d).await;
+
+    let mut partial_runs = 0;
+    for run_number in 1.. {
+        assert!(run_number <= 5, "no convergence in 4 budgeted runs");
+        let (out, took) = timed(
+            keybuzz(&sim, &pool, d),
+            &["delta", "--all-tenants", "--max-duration", "20s"],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        assert!(
+            took <= StdDuration::from_secs(20) + BUDGET_MARGIN,
+            "{took:?}"
+        );
+        let last = last_run(&pool, "legacy").await;
+        eprintln!("run {run_number}: {took:?}: {last:?}");
+        if run_number == 1 {
+            assert_eq!(last.outcome, "partial", "{last:?}");
+            let status = status_json(&sim, &pool, d, "legacy").await;
+            let awaiting = status["counts"]["ordersAwaitingItems"].as_i64().unwrap();
+            assert!(awaiting > 0, "{status}");
+            assert!(
+                status["backlog"]["catchUpSeconds"].as_i64().unwrap() > 0,
+                "{status}"
+            );
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM orders WHERE tenant_id = 'legacy' AND items_stale
+                    AND items_error LIKE '%time budget%'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert!(pending > 0, "orders deferred by the budget say so");
+        }
+        match last.outcome.as_str() {
+            "success" => break,
+            "partial" => partial_runs += 1,
+            other => panic!("{other}: {last:?}"),
+        }
+    }
+    assert_ground_truth(&pool, &sim, "legacy", "SELLER-legacy").await;
+
+    let requests = sim.requests();
+    let items_of = |r: &&spapi_sim::RecordedRequest| {
+        r.path
+            .strip_prefix("/orders/v0/orders/")
+            .and_then(|p| p.strip_suffix("/orderItems"))
+            .map(str::to_owned)
+    };
+    let mut first_pages: BTreeMap<String, usize> = BTreeMap::new();
+    let mut answered_item_pages = 0;
+    for r in requests
+        .iter()
+        .filter(|r| r.op == SimOp::GetOrderItemsV0 && r.status == 200)
+    {
+        answered_item_pages += 1;
+        if param(&r.raw_query, "NextToken").is_none() {
+            *first_pages.entry(items_of(&r).unwrap()).or_default() += 1;
+        }
+    }
+    let orders = sim.orders("SELLER-legacy");
+    assert_eq!(
+        first_pages.len(),
+        orders.len(),
+        "every order's items were asked for"
+    );
+    let asked_again: Vec<_> = first_pages.iter().filter(|(_, n)| **n > 1).collect();
+    for (id, n) in &asked_again {
+        let order = orders.iter().find(|o| &o.order_id == *id).unwrap();
+        assert!(
+            order.items.len() > 5 && **n == 2,
+            "{id} asked {n} times with {} items",
+            order.items.len()
+        );
+    }
+    assert!(
+        asked_again.len() <= partial_runs,
+        "{asked_again:?} asked again after {partial_runs} cut runs"
+    );
+    let needed: usize = orders.iter().map(|o| o.items.len().div_ceil(5)).sum();
+    assert!(
+        answered_item_pages >= needed && answered_item_pages <= needed + partial_runs,
+        "{answered_item_pages} item pages answered, {needed} needed"
+    );
+    // No getOrders page twice, and every request in the runs' numbers.
+    let mut pages = BTreeSet::new();
+    for r in requests
+        .iter()
+        .filter(|r| r.op == SimOp::GetOrdersV0 && r.status == 200)
+    {
+        assert!(
+            pages.insert(r.raw_query.clone()),
+            "page fetched twice: {}",
+            r.raw_query
+        );
+    }
+    let all = runs(&pool, "legacy").await;
+    assert_eq!(
+        all.iter().map(|r| i64::from(r.api_calls)).sum::<i64>(),
+        requests.len() as i64
+    );
+    assert_eq!(
+        all.iter().map(|r| i64::from(r.pages)).sum::<i64>(),
+        pages.len() as i64
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+
 /// splitmix64, for the kill instants (the seed is printed, and can be set).
 struct Rng(u64);
 
