@@ -201,6 +201,7 @@ async fn assert_ground_truth(pool: &PgPool, sim: &SimHandle, tenant: &str, selle
 /// One `sync_runs` row, as the tests read it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 struct RunRow {
+    id: i64,
     outcome: String,
     orders_upserted: i32,
     items_upserted: i32,
@@ -215,7 +216,7 @@ struct RunRow {
 /// A tenant's runs, oldest first.
 async fn runs(pool: &PgPool, tenant: &str) -> Vec<RunRow> {
     sqlx::query_as(
-        "SELECT outcome, orders_upserted, items_upserted, api_calls, throttled, pages,
+        "SELECT id, outcome, orders_upserted, items_upserted, api_calls, throttled, pages,
                 backlog_orders, catch_up_secs, error
            FROM sync_runs WHERE tenant_id = $1 ORDER BY id",
     )
@@ -638,11 +639,13 @@ async fn wait_for_locks_released(pool: &PgPool) {
 ///   429s), exactly, whatever was killed, and the runs counter per outcome equals the runs that
 ///   reached that outcome;
 /// - a kill between a request and the commit that would have recorded it loses that request
-///   from both (the work it fetched was not stored either, and is fetched again): so the API
-///   call counters are at most the simulator's count, and at most one page's attempts below it
-///   per killed process for v2026 (one request per page, each with up to 1 + retries attempts);
-/// - a run that ended normally records every request it sent at its end: for the final run,
-///   its calls equal the simulator's count over that run;
+///   from both (the work it fetched was not stored either, and is fetched again): so a killed
+///   process's run records at most what the simulator received from it, and for v2026 at most
+///   one page's attempts less (one request per page, 1 + 5 retries); in total the API call
+///   counters are at most the simulator's count;
+/// - a run that ended normally records every request it sent at its end: for every process
+///   that ended on its own, and the final one, its runs' calls equal the simulator's count
+///   over it (checked process by process, the processes running one after another);
 /// - nothing committed is fetched again (a resumed window continues after its last committed
 ///   page), so orders and items written, summed over all runs, equal the seller's orders and
 ///   items: no order was written twice.
@@ -667,12 +670,12 @@ async fn sigkill_at_random_instants_loses_nothing_and_the_counters_add_up(pool: 
     let mut rng = Rng(kill_seed);
 
     let sim = sim().await;
-    // About 10 s of work each, so that most kills land mid-pass, with commits often enough
-    // (about one a second) for progress between kills: v2026 at 2 pages a second after a burst
-    // of 5 (2,400 orders, 24 pages); v0 at 100 item requests a second (1,000 orders, 10 pages,
-    // about 1,100 item requests).
+    // Several seconds of work each, so that many kills land mid-pass, with commits often
+    // enough (about two a second) for progress between kills: v2026 at 2 pages a second after
+    // a burst of 5 (2,400 orders, 24 pages); v0 at 200 item requests a second (1,000 orders, 10
+    // pages of about 110 item requests each).
     sim.set_bucket(SimOp::SearchOrders, 2.0, 5);
-    sim.set_bucket(SimOp::GetOrderItemsV0, 100.0, 30);
+    sim.set_bucket(SimOp::GetOrderItemsV0, 200.0, 30);
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     seed(&sim, "SELLER-new", 2_400, 11, 20, MARKETPLACE_FR);
@@ -690,9 +693,26 @@ async fn sigkill_at_random_instants_loses_nothing_and_the_counters_add_up(pool: 
             .stderr(Stdio::null());
         cmd
     };
+    let max_run_id = || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT max(id) FROM sync_runs")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .unwrap_or(0)
+    };
+    // Per iteration: whether it was killed, the simulator's counts before and after, and the
+    // runs it opened (ids above `first_run`, up to `last_run`).
+    struct Iteration {
+        killed: bool,
+        before: spapi_sim::SimStats,
+        after: spapi_sim::SimStats,
+        runs: (i64, i64),
+    }
+    let mut record = Vec::new();
     let mut killed = 0usize;
     for i in 0..iterations {
         let after = StdDuration::from_millis(rng.between(50, 2_500));
+        let (stats_before, first_run) = (sim.stats(), max_run_id().await);
         let mut child = process().spawn().unwrap();
         // The random instant of the kill (what is tested), not a wait for something to happen.
         tokio::time::sleep(after).await;
@@ -711,9 +731,19 @@ async fn sigkill_at_random_instants_loses_nothing_and_the_counters_add_up(pool: 
                 None => format!("killed ({status})"),
             }
         );
+        // The killed process's sessions end (their locks with them) before the next starts, so
+        // that no tenant is refused for a lock held by the dead; the awaits also let the
+        // simulator record anything the dead process had sent.
+        wait_for_locks_released(&pool).await;
+        record.push(Iteration {
+            killed: exited.is_none(),
+            before: stats_before,
+            after: sim.stats(),
+            runs: (first_run, max_run_id().await),
+        });
     }
     // The work is about 10 s at the simulator's rates, so a good part of the kills land
-    // mid-run (15 of 20 here); the rest kill quick up-to-date passes or find them ended.
+    // mid-run (about 15 of 20 here); the rest find the process ended (an up-to-date pass).
     assert!(
         killed >= iterations / 3,
         "too few kills landed mid-run ({killed} of {iterations})"
@@ -813,6 +843,34 @@ async fn sigkill_at_random_instants_loses_nothing_and_the_counters_add_up(pool: 
                 "{tenant}: {} requests unaccounted for after {killed} kills",
                 simulated - calls
             );
+        }
+        // Run by run: a process that ended normally recorded every request it sent; a killed
+        // one, what it had committed, and (v2026) at most one page's attempts less.
+        for (i, it) in record.iter().enumerate() {
+            let mine: Vec<&RunRow> = all
+                .iter()
+                .filter(|r| r.id > it.runs.0 && r.id <= it.runs.1)
+                .collect();
+            assert!(mine.len() <= 1, "{tenant}: iteration {i}: {mine:?}");
+            let recorded = mine.first().map_or(0, |r| i64::from(r.api_calls));
+            let received: i64 = ops
+                .iter()
+                .map(|&op| (sent(&it.after, op) - sent(&it.before, op)) as i64)
+                .sum();
+            if it.killed {
+                assert!(
+                    recorded <= received,
+                    "{tenant}: iteration {i}: {recorded} recorded, {received} received"
+                );
+                if tenant == "new" {
+                    assert!(
+                        received - recorded <= 6,
+                        "{tenant}: iteration {i}: {received} received, {recorded} recorded: more than one page in flight (1 + 5 retries)"
+                    );
+                }
+            } else {
+                assert_eq!(recorded, received, "{tenant}: iteration {i} ended normally");
+            }
         }
         let final_calls: i64 = ops.iter().map(|&op| during(op)).sum();
         assert_eq!(
