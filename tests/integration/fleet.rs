@@ -1144,7 +1144,8 @@ async fn a_tenant_throttled_on_every_request_ends_within_the_budget_saying_so(po
 // ---------------------------------------------------------------------------------------------
 
 /// With one slot and passes of 4 s each, a 15 s budget leaves time to start only the first
-/// tenants (none starts with less than 10 s left): the others get a `skipped` run with the
+/// tenants (none starts with less than 5 s, a third of the budget, left; the last one started
+/// may be cut short, `partial`): the others get a `skipped` run with the
 /// reason, their state is not an error, and the next run starts them first, as they are now
 /// the furthest behind.
 #[sqlx::test]
@@ -1207,7 +1208,7 @@ async fn tenants_the_budget_cannot_start_are_skipped_and_go_first_next_time(pool
     for id in ids {
         let last = last_run(&pool, id).await;
         match last.outcome.as_str() {
-            "success" => ran.push(id),
+            "success" | "partial" => ran.push(id),
             "skipped" => {
                 let reason = last.error.clone().unwrap_or_default();
                 assert!(
