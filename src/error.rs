@@ -46,13 +46,15 @@ pub enum Error {
         message: String,
     },
 
-    /// SP-API kept answering 429 until the retry budget ran out.
+    /// SP-API kept answering 429 until the request could not wait any longer.
     #[error(
-        "SP-API {operation}: still throttled (HTTP 429 QuotaExceeded) after {attempts} attempts"
+        "SP-API {operation}: still throttled (HTTP 429 QuotaExceeded) after {attempts} attempt(s); {stopped_by}"
     )]
     Throttled {
         operation: &'static str,
         attempts: u32,
+        /// What stopped the retries.
+        stopped_by: &'static str,
     },
 
     /// The request did not complete: timeout, refused or reset connection, broken body.
@@ -100,7 +102,8 @@ pub enum Error {
     },
 
     /// Amazon's pagination does not end: a page token came back again, or a window needed an
-    /// absurd number of pages.
+    /// absurd number of pages. For one order's items it concerns that order only (its items
+    /// wait for a later pass); for a window's pages it ends the pass.
     #[error("SP-API {operation}: pagination does not end: {detail}")]
     EndlessPages {
         operation: &'static str,
@@ -163,7 +166,6 @@ impl Error {
                 | Error::Unavailable(_)
                 | Error::LockLost { .. }
                 | Error::OutOfTime { .. }
-                | Error::EndlessPages { .. }
                 | Error::Migrate(_)
                 | Error::AlreadyRunning(_)
         ) || matches!(

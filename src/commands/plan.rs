@@ -28,8 +28,9 @@ pub struct SyncPlan {
     /// allow (one per pass, one kept for the process).
     pub concurrency: usize,
     pub max_db_connections: u32,
-    /// When the run's time budget ends.
+    /// When the run's time budget ends, and how long it is.
     pub deadline: Option<Instant>,
+    pub budget: Option<Duration>,
     /// Runs older than this are deleted at the end of the command.
     pub keep_runs: chrono::Duration,
     /// `backfill --via reports`: the range goes through Amazon's order reports.
@@ -132,6 +133,7 @@ impl SyncPlan {
             concurrency: concurrency as usize,
             max_db_connections: args.max_db_connections,
             deadline,
+            budget: args.max_duration,
             keep_runs: chrono::Duration::days(i64::from(args.keep_runs_days)),
             reports: None,
         })

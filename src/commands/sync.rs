@@ -30,7 +30,8 @@ use super::plan::SyncPlan;
 use super::progress::ProgressDisplay;
 use crate::signal::Shutdown;
 
-/// A tenant is not started with less of the run's budget left than this.
+/// A tenant is not started with less of the run's budget left than this, or a third of the
+/// budget when that is less (so that a short budget still runs its first tenants).
 const MIN_START: Duration = Duration::from_secs(10);
 
 /// Lagging more than this, a tenant is catching up.
@@ -85,7 +86,8 @@ pub async fn run(
             };
             if plan
                 .deadline
-                .is_some_and(|d| Instant::now() + MIN_START > d)
+                .zip(plan.budget)
+                .is_some_and(|(d, budget)| Instant::now() + MIN_START.min(budget / 3) > d)
             {
                 let left = std::iter::once(tenant)
                     .chain(current.drain(..))

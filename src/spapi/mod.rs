@@ -331,19 +331,14 @@ impl SpApiClient {
         let mut attempts = 0u32;
         let mut refreshed = false;
         loop {
-            let end = [
-                limits.deadline,
-                first_failure.map(|t| t + limits.retry.max_total_delay),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
+            let end = limits.end(first_failure);
             let wait = self.pacer.wait_time(op);
-            if let Some(end) = end
+            if let Some((end, bound)) = end
                 && Instant::now() + wait + limits.request_allowance() > end
             {
-                return Err(give_up(op, last_error, attempts));
+                return Err(give_up(op, last_error, attempts, bound));
             }
+            let end = end.map(|(end, _)| end);
             self.counters.waited(wait);
             self.pacer.acquire(op).await;
             attempts += 1;
@@ -361,19 +356,14 @@ impl SpApiClient {
             if !error.is_retryable() {
                 return Err(error);
             }
-            let failed_at = *first_failure.get_or_insert_with(Instant::now);
+            first_failure.get_or_insert_with(Instant::now);
             let Some(delay) = backoff.next() else {
-                return Err(give_up(op, Some(error), attempts));
+                return Err(give_up(op, Some(error), attempts, Bound::Retries));
             };
-            let end = [
-                limits.deadline,
-                Some(failed_at + limits.retry.max_total_delay),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            if end.is_some_and(|end| Instant::now() + delay + limits.request_allowance() > end) {
-                return Err(give_up(op, Some(error), attempts));
+            if let Some((end, bound)) = limits.end(first_failure)
+                && Instant::now() + delay + limits.request_allowance() > end
+            {
+                return Err(give_up(op, Some(error), attempts, bound));
             }
             tracing::warn!(delay_ms = delay.as_millis() as u64, "{error}; retrying");
             self.counters.waited(delay);
@@ -496,8 +486,34 @@ impl SpApiClient {
     }
 }
 
-/// The error a request that may not wait any longer ends with.
-fn give_up(op: Operation, last_error: Option<Error>, attempts: u32) -> Error {
+/// What stopped a request from trying again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    /// `--max-retries`.
+    Retries,
+    /// `--retry-max-total-secs`, counted from the first failure.
+    RetryTime,
+    /// The run's time budget.
+    Deadline,
+}
+
+impl ClientLimits {
+    /// Until when a request may still wait, and which bound that is: the run's deadline and,
+    /// once it has failed, its retry budget.
+    fn end(&self, first_failure: Option<Instant>) -> Option<(Instant, Bound)> {
+        let retry_end = first_failure.map(|t| (t + self.retry.max_total_delay, Bound::RetryTime));
+        let deadline = self.deadline.map(|d| (d, Bound::Deadline));
+        match (deadline, retry_end) {
+            (Some(d), Some(r)) => Some(if d.0 <= r.0 { d } else { r }),
+            (d, r) => d.or(r),
+        }
+    }
+}
+
+/// The error a request that may not wait any longer ends with: [`Error::OutOfTime`] if it never
+/// failed (the budget ran out before it could go), else its last error, throttling named as such
+/// with what stopped the retries.
+fn give_up(op: Operation, last_error: Option<Error>, attempts: u32, bound: Bound) -> Error {
     match last_error {
         None => Error::OutOfTime {
             operation: op.name(),
@@ -505,6 +521,11 @@ fn give_up(op: Operation, last_error: Option<Error>, attempts: u32) -> Error {
         Some(Error::Api { status: 429, .. }) => Error::Throttled {
             operation: op.name(),
             attempts,
+            stopped_by: match bound {
+                Bound::Retries => "no retry left (--max-retries)",
+                Bound::RetryTime => "its retry time ran out (--retry-max-total-secs)",
+                Bound::Deadline => "the run's time budget left no room to try again",
+            },
         },
         Some(e) => e,
     }

@@ -50,9 +50,12 @@ struct Pass<'a> {
     window: Option<SyncWindow>,
     /// The end of the delta range this pass works towards (for backlog estimates).
     range_end: Option<DateTime<Utc>>,
-    /// Orders read in the current window, and the latest update they reached while pages came
-    /// sorted by last update (`None` once they did not).
+    /// Orders read in the current window by this pass, from when on (the window's start; for
+    /// a resumed window, where its first page in this pass began, as the orders before were
+    /// read by earlier passes), and the latest update they reached while pages came sorted by
+    /// last update (`None` once they did not).
     window_orders: u64,
+    window_from: Option<DateTime<Utc>>,
     window_reached: Option<DateTime<Utc>>,
     window_sorted: bool,
     /// Orders written in this pass whose items are still to fetch.
@@ -122,6 +125,7 @@ async fn locked_pass(
         window: None,
         range_end: None,
         window_orders: 0,
+        window_from: None,
         window_reached: None,
         window_sorted: true,
         items_deferred: 0,
@@ -349,6 +353,7 @@ impl Pass<'_> {
     ) -> Result<WindowEnd> {
         self.window = Some(window);
         self.window_orders = 0;
+        self.window_from = token.is_none().then_some(window.after);
         self.window_reached = None;
         self.window_sorted = true;
         let op = self.source.orders_operation().name();
@@ -444,6 +449,7 @@ impl Pass<'_> {
         ) else {
             return;
         };
+        self.window_from.get_or_insert(min);
         if self.window_reached.is_some_and(|reached| min < reached) {
             self.window_sorted = false;
         }
@@ -609,10 +615,10 @@ impl Pass<'_> {
     /// how far into the range the sorted pages reached), orders awaiting items, and how long
     /// that takes at the rates of the tenant's buckets.
     fn estimate_backlog(&self, awaiting_items: i64) -> Backlog {
-        let orders = match (self.window, self.window_reached, self.range_end) {
-            (Some(window), Some(reached), Some(end)) if self.window_sorted => orders_left(
+        let orders = match (self.window_from, self.window_reached, self.range_end) {
+            (Some(from), Some(reached), Some(end)) if self.window_sorted => orders_left(
                 self.window_orders,
-                window.after.timestamp(),
+                from.timestamp(),
                 reached.timestamp(),
                 end.timestamp(),
             ),

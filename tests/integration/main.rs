@@ -4,6 +4,7 @@
 mod cli;
 mod delta;
 mod fixtures;
+mod fleet;
 mod ops;
 mod reliability;
 mod reports;
