@@ -59,6 +59,15 @@ pub async fn run(
         }
         return Ok(ExitStatus::fold(broken));
     }
+    // Tenants with report jobs to advance (or a first sync through reports) run a report pass
+    // before their delta; asked once here, so the others need no extra query.
+    let report_work = match (&plan.reports, plan.kind) {
+        (None, PassKind::Delta) => {
+            reports::tenants_with_report_work(&store, &tenants, &plan.config.settings, Utc::now())
+                .await?
+        }
+        _ => Default::default(),
+    };
     let (mut current, mut catching_up) = queues(&store, tenants).await?;
     let connector = Connector::new(&plan.config, plan.deadline)?;
     let display = ProgressDisplay::start();
@@ -109,6 +118,7 @@ pub async fn run(
             running_catching_up += usize::from(heavy);
             let source = connector.source(&tenant);
             display.add(&tenant.id, source.progress.clone());
+            let with_reports = report_work.contains(&tenant.id);
             let (store, connector, plan) = (&store, &connector, &plan);
             running.push(async move {
                 let started = Instant::now();
@@ -124,7 +134,7 @@ pub async fn run(
                         )
                         .await
                     }
-                    (None, PassKind::Delta) => {
+                    (None, PassKind::Delta) if with_reports => {
                         reports::delta_with_reports(store, connector, &source, Utc::now()).await
                     }
                     (None, kind) => run_pass(store, &source, kind, Utc::now()).await,

@@ -26,6 +26,7 @@ pub mod map;
 pub mod plan;
 pub mod xml;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -36,7 +37,8 @@ use crate::config::{SyncSettings, TenantConfig};
 use crate::error::{Error, Result};
 use crate::model::{
     CounterDeltas, ImportCounts, InitialImport, JobPurpose, JobStatus, OperationCount, PassKind,
-    PassProgress, PassReport, ReportJob, ReportType, RunOutcome, RunTally, SyncWindow, WriteCounts,
+    PassProgress, PassReport, ReportJob, ReportType, RunOutcome, RunTally, SyncWindow, TenantId,
+    WriteCounts,
 };
 use crate::spapi::{Operation, SpApiClient};
 use crate::store::{JobChange, PgStore};
@@ -630,6 +632,39 @@ async fn initial_import_running(store: &PgStore, tenant: &TenantConfig) -> Resul
         .report_jobs(&tenant.id, Some(JobPurpose::Initial), false)
         .await?
         .is_empty())
+}
+
+/// Of the tenants of a `delta` run, those with report work: open report jobs, or a first sync
+/// through reports to start. Asked once for the whole run (two queries), so that the others go
+/// straight to [`run_pass`] without touching a connection beyond their pass's own.
+pub async fn tenants_with_report_work(
+    store: &PgStore,
+    tenants: &[TenantConfig],
+    settings: &SyncSettings,
+    now: DateTime<Utc>,
+) -> Result<HashSet<TenantId>> {
+    let ids: Vec<TenantId> = tenants.iter().map(|t| t.id.clone()).collect();
+    let mut work: HashSet<TenantId> = store
+        .tenants_with_open_report_jobs(&ids)
+        .await?
+        .into_iter()
+        .collect();
+    let wanting: Vec<TenantId> = tenants
+        .iter()
+        .filter(|t| t.initial_import == InitialImport::Reports)
+        .map(|t| t.id.clone())
+        .collect();
+    if !wanting.is_empty()
+        && plan::initial_range(now, settings.initial_lookback, &settings.reports).is_some()
+    {
+        let standings = store.standings(&wanting).await?;
+        work.extend(
+            wanting
+                .into_iter()
+                .filter(|id| standings.get(id).is_none_or(|s| s.cursor.is_none())),
+        );
+    }
+    Ok(work)
 }
 
 /// A `delta` pass for a tenant that may have report work: its report jobs are advanced first
