@@ -240,6 +240,26 @@ mod tests {
     }
 
     #[test]
+    fn reports_operations_have_amazons_usage_plans_and_their_buckets_survive_a_restart() {
+        let plans = [
+            (Operation::CreateReport, "createReport", 0.0167, 15.0),
+            (Operation::GetReport, "getReport", 2.0, 15.0),
+            (
+                Operation::GetReportDocument,
+                "getReportDocument",
+                0.0167,
+                15.0,
+            ),
+        ];
+        for (op, name, rate, burst) in plans {
+            assert_eq!(op.name(), name);
+            // Saved buckets are restored by name.
+            assert_eq!(Operation::from_name(name), Some(op));
+            assert_eq!((op.documented_rate(), op.documented_burst()), (rate, burst));
+        }
+    }
+
+    #[test]
     fn a_document_answer_that_does_not_parse_never_quotes_its_url() {
         let raw = json!({"reportDocumentId": 5, "url": "https://s3/doc?X-Amz-Signature=SECRET"});
         let e = serde_json::from_value::<ReportDocumentWire>(raw)
