@@ -121,6 +121,8 @@ pub struct SyncState {
     pub window_span: Option<chrono::Duration>,
     /// When the tenant's last sweep (a deeper re-read) completed.
     pub last_sweep_at: Option<DateTime<Utc>>,
+    /// Orders the last pass estimated were left, when it stopped before catching up.
+    pub backlog_orders: Option<i64>,
 }
 
 /// A client-side rate bucket as saved between processes, keyed by Amazon's operation name so

@@ -30,6 +30,7 @@ struct StateRow {
     resume_saved_at: Option<DateTime<Utc>>,
     window_span_secs: Option<i32>,
     last_sweep_at: Option<DateTime<Utc>>,
+    backlog_orders: Option<i32>,
 }
 
 impl From<StateRow> for SyncState {
@@ -61,6 +62,7 @@ impl From<StateRow> for SyncState {
                 .filter(|s| *s > 0)
                 .map(|s| chrono::Duration::seconds(i64::from(s))),
             last_sweep_at: row.last_sweep_at,
+            backlog_orders: row.backlog_orders.map(i64::from),
         }
     }
 }
@@ -71,7 +73,7 @@ impl PgStore {
         let mut c = self.conn().await?;
         let row: Option<StateRow> = sqlx::query_as(
             "SELECT cursor, resume_api, resume_after, resume_before, resume_token, resume_saved_at,
-                    window_span_secs, last_sweep_at
+                    window_span_secs, last_sweep_at, backlog_orders
                FROM marketplace_sync_state WHERE tenant_id = $1 AND type = $2",
         )
         .bind(tenant.as_str())

@@ -58,6 +58,10 @@ struct Pass<'a> {
     window_from: Option<DateTime<Utc>>,
     window_reached: Option<DateTime<Utc>>,
     window_sorted: bool,
+    /// What the previous pass estimated was left, the fallback of this pass's estimate.
+    previous_backlog: Option<i64>,
+    /// Orders per second over the last window this pass completed.
+    orders_per_sec: Option<f64>,
     /// Orders written in this pass whose items are still to fetch.
     items_deferred: u64,
     /// What the cumulative counters already hold of this pass.
@@ -128,6 +132,8 @@ async fn locked_pass(
         window_from: None,
         window_reached: None,
         window_sorted: true,
+        previous_backlog: None,
+        orders_per_sec: None,
         items_deferred: 0,
         recorded_counts: WriteCounts::default(),
         recorded_calls: Vec::new(),
@@ -220,6 +226,7 @@ impl Pass<'_> {
         let tenant = &self.source.tenant.id;
         let rules = self.source.settings.window_rules();
         let state = self.store.sync_state(tenant).await?;
+        self.previous_backlog = state.backlog_orders;
         let mut span = state.window_span;
         self.range_end = Some((now - rules.upper_lag).trunc_subsecs(0));
         if let Some(resume) = state.resume {
@@ -435,7 +442,14 @@ impl Pass<'_> {
             }
             match page.next_page_token {
                 Some(next) => token = Some(next),
-                None => return Ok(WindowEnd::Done),
+                None => {
+                    // The tenant's order rate over what this pass read of the window, for
+                    // estimating a next window it may not get to read.
+                    let from = self.window_from.unwrap_or(window.after);
+                    let secs = (window.before - from).num_seconds().max(1) as f64;
+                    self.orders_per_sec = Some(self.window_orders as f64 / secs);
+                    return Ok(WindowEnd::Done);
+                }
             }
         }
     }
@@ -622,7 +636,14 @@ impl Pass<'_> {
                 reached.timestamp(),
                 end.timestamp(),
             ),
-            _ => None,
+            // No page of the current window read: from the order rate of a window this pass
+            // completed; with none, what the previous pass estimated still stands.
+            _ => match (self.orders_per_sec, self.window, self.range_end) {
+                (Some(rate), Some(window), Some(end)) => {
+                    Some((rate * (end - window.after).num_seconds().max(0) as f64).round() as i64)
+                }
+                _ => self.previous_backlog,
+            },
         };
         let buckets = self.source.bucket_states();
         let bucket = |name: &str| buckets.iter().find(|b| b.operation == name);

@@ -363,15 +363,19 @@ async fn a_heavy_tenant_onboards_within_the_budget_while_light_tenants_stay_fres
         let stored_orders = order_count(&pool, "heavy").await;
         if heavy.outcome == "partial" {
             // What is left, after each cut run (the first, and those that resumed a window): an
-            // estimate, within a factor of two on uniform data, and the time it takes at the
-            // bucket's rate.
+            // estimate, within a factor of two on uniform data (or a few orders, when a run
+            // finished the backlog and was cut at the next, minutes-long window), and the time
+            // it takes at the bucket's rate.
             let left = (heavy_total as i64) - stored_orders;
             let backlog = i64::from(heavy.backlog_orders.expect("backlog estimated"));
             assert!(
-                backlog >= left / 2 && backlog <= left * 2,
+                backlog >= left / 2 && backlog <= (left * 2).max(left + 10),
                 "run {run_number}: backlog estimate {backlog}, really left {left}"
             );
-            assert!(heavy.catch_up_secs.is_some_and(|s| s > 0), "{heavy:?}");
+            assert!(
+                heavy.catch_up_secs.is_some_and(|s| s > 0 || left < 10),
+                "{heavy:?}"
+            );
         }
         if run_number == 1 {
             assert_eq!(heavy.outcome, "partial", "{heavy:?}\n{}", text(&out));
