@@ -17,6 +17,8 @@ use keybuzz_sync::model::{PassProgress, ProgressSnapshot, TenantId};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::output::span;
+
 /// How often a log line per running tenant is written off a terminal.
 const LOG_EVERY: Duration = Duration::from_secs(30);
 
@@ -127,13 +129,9 @@ impl Drop for ProgressDisplay {
     }
 }
 
+/// The display's durations, in the tables' compact form.
 fn minutes(d: Duration) -> String {
-    let secs = d.as_secs();
-    match secs {
-        0..=59 => format!("{secs}s"),
-        60..=3599 => format!("{}m{:02}s", secs / 60, secs % 60),
-        _ => format!("{}h{:02}m", secs / 3600, secs % 3600 / 60),
-    }
+    span(chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX))
 }
 
 fn line(s: &ProgressSnapshot, started: Instant) -> String {

@@ -25,12 +25,6 @@ impl PassKind {
         }
     }
 
-    /// Whether an interrupted window of this pass is resumed by the next pass (delta), or simply
-    /// run again (backfill).
-    pub fn resumable(self) -> bool {
-        matches!(self, PassKind::Delta)
-    }
-
     /// Whether a success of this pass is the tenant's `last_success_at`: only a delta pass
     /// brings the tenant up to date.
     pub fn marks_success(self) -> bool {

@@ -21,6 +21,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use super::locked::{Ending, ending, under_lock};
 use super::{OrdersSource, TenantSource};
 use crate::error::{Error, Result};
 use crate::model::decide::{OrderPlan, catch_up_secs, orders_left, plan_order};
@@ -86,15 +87,9 @@ pub async fn run_pass(
         api = source.api().as_str(),
         command = kind.command(),
     );
-    async move {
-        let lock = store.try_lock_tenant(&source.tenant.id).await?;
-        let result = locked_pass(lock.store(), source, kind, now).await;
-        if let Err(e) = lock.release().await {
-            // Closing the lock's connection releases it anyway; the pass result matters more.
-            tracing::debug!("releasing the tenant lock failed: {e}");
-        }
-        result
-    }
+    under_lock(store, &source.tenant.id, |store| async move {
+        locked_pass(&store, source, kind, now).await
+    })
     .instrument(span)
     .await
 }
@@ -143,25 +138,12 @@ async fn locked_pass(
         PassKind::Items { .. } => pass.items_catch_up().await,
         PassKind::Backfill { window } => pass.backfill(window).await,
     };
-    // A failed statement on the lock's own connection means the lock went with it.
-    let result = match result {
-        Err(Error::Database(e)) if !store.session_alive().await => Err(Error::LockLost {
-            tenant: tenant.clone(),
-            detail: format!("its database connection failed: {e}"),
-        }),
-        other => other,
-    };
-    let closing = if store.session_alive().await {
-        store.clone()
-    } else {
-        store.unbound()
-    };
-
-    let (outcome, error) = match &result {
-        Ok(()) => (RunOutcome::Success, None),
-        Err(Error::OutOfTime { .. }) => (RunOutcome::Partial, None),
-        Err(e) => (RunOutcome::Failed, Some(e.to_string())),
-    };
+    let Ending {
+        result,
+        outcome,
+        error,
+        closing,
+    } = ending(store, tenant, result).await;
     let items_pending = match closing.count_awaiting_items(tenant).await {
         Ok(n) => n,
         Err(e) => {

@@ -14,6 +14,7 @@
 
 mod connector;
 pub mod engine;
+mod locked;
 mod read;
 pub mod reports;
 pub mod v0;

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use tracing::Instrument;
 
+use super::locked::{Ending, ending, under_lock};
 use super::{Connector, TenantSource, run_pass};
 use crate::config::{SyncSettings, TenantConfig};
 use crate::error::{Error, Result};
@@ -177,14 +178,9 @@ pub async fn run_report_pass(
         run_id = tracing::field::Empty,
         command = work.command(),
     );
-    async move {
-        let lock = store.try_lock_tenant(&source.tenant.id).await?;
-        let result = locked(lock.store(), source, work, now).await;
-        if let Err(e) = lock.release().await {
-            tracing::debug!("releasing the tenant lock failed: {e}");
-        }
-        result
-    }
+    under_lock(store, &source.tenant.id, |store| async move {
+        locked(&store, source, work, now).await
+    })
     .instrument(span)
     .await
 }
@@ -215,17 +211,12 @@ async fn locked(
             ReportWork::Advance => None,
         },
     };
-    let result = pass.work(work, now).await;
-    let closing = if store.session_alive().await {
-        store.clone()
-    } else {
-        store.unbound()
-    };
-    let (outcome, error) = match &result {
-        Ok(()) => (RunOutcome::Success, None),
-        Err(Error::OutOfTime { .. }) => (RunOutcome::Partial, None),
-        Err(e) => (RunOutcome::Failed, Some(e.to_string())),
-    };
+    let Ending {
+        result,
+        outcome,
+        error,
+        closing,
+    } = ending(store, tenant, pass.work(work, now).await).await;
     let mut tally = pass.tally(&ImportCounts::default());
     tally.report.outcome = outcome;
     tally.report.items_pending = closing.count_awaiting_items(tenant).await.unwrap_or(-1);
